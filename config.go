@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"usergraph/auth"
+	"usergraph/database"
+)
+
+// config is the service's configuration, read from the environment.
+type config struct {
+	Port     string
+	Database database.Config
+	Auth     auth.Config
+}
+
+// defaults of the variables the contract gives defaults for.
+const (
+	defaultPort        = "8080"
+	defaultDatabaseURL = "sqlite:usergraph.db"
+)
+
+// loadConfig reads the configuration from the environment. Every bad variable is reported, each
+// on a line of its own that names it; nothing is half-applied.
+func loadConfig(getenv func(string) string) (config, error) {
+	var cfg config
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+
+	cfg.Port = valueOr(getenv("PORT"), defaultPort)
+	if n, err := strconv.Atoi(cfg.Port); err != nil || n < 0 || n > 65535 {
+		bad("PORT", "must be a TCP port number from 1 to 65535 (0 picks a free one), not %q", cfg.Port)
+	}
+
+	db, err := database.ParseURL(valueOr(getenv("DATABASE_URL"), defaultDatabaseURL))
+	if err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+	cfg.Database = db
+
+	cfg.Auth = auth.Config{
+		Secret:     []byte(getenv("JWT_SECRET")),
+		Issuer:     getenv("JWT_ISSUER"),
+		Audience:   getenv("JWT_AUDIENCE"),
+		RolesClaim: valueOr(getenv("JWT_ROLES_CLAIM"), "roles"),
+	}
+	if n := len(cfg.Auth.Secret); n > 0 && n < auth.MinSecretLength {
+		bad("JWT_SECRET", "must be at least %d bytes long, not %d (try: openssl rand -base64 48)", auth.MinSecretLength, n)
+	}
+	if rc := cfg.Auth.RolesClaim; strings.HasPrefix(rc, ".") || strings.HasSuffix(rc, ".") || strings.Contains(rc, "..") {
+		bad("JWT_ROLES_CLAIM", "must be a claim name, or a dotted path such as realm_access.roles, not %q", rc)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func valueOr(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}

@@ -1,0 +1,199 @@
+// Package database opens the service's database, SQLite or MySQL, through GORM, and keeps its
+// schema up to date.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/go-sqlite"
+	gormsqlite "github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names the kind of database.
+type Dialect string
+
+// The dialects the service runs on.
+const (
+	SQLite Dialect = "sqlite"
+	MySQL  Dialect = "mysql"
+)
+
+// Config says which database to open and how; ParseURL makes one from a DATABASE_URL.
+type Config struct {
+	Dialect Dialect
+	// DSN is the driver's data source name.
+	DSN string
+	// Memory is true for an in-memory SQLite database, which lives exactly as long as its one
+	// connection.
+	Memory bool
+}
+
+// ParseURL parses a DATABASE_URL: "sqlite:PATH" (PATH may be ":memory:", and may end in
+// "?_pragma=..." options) or "mysql://USER:PASS@HOST:PORT/DB?params".
+func ParseURL(raw string) (Config, error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite:"):
+		return parseSQLite(strings.TrimPrefix(raw, "sqlite:"))
+	case strings.HasPrefix(raw, "mysql://"):
+		return parseMySQL(raw)
+	}
+	return Config{}, errors.New(`must start with "sqlite:" or "mysql://"`)
+}
+
+func parseSQLite(rest string) (Config, error) {
+	path, query, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return Config{}, errors.New(`"sqlite:" needs a file path, such as sqlite:usergraph.db, or :memory:`)
+	}
+	if _, err := url.ParseQuery(query); err != nil {
+		return Config{}, fmt.Errorf("bad options after the path: %v", err)
+	}
+	// WAL lets readers go on while one connection writes; the busy timeout makes a writer wait for
+	// another instead of failing at once. Options given in the URL come after and so win.
+	params := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_time_format=sqlite"
+	if query != "" {
+		params += "&" + query
+	}
+	memory := path == ":memory:"
+	return Config{Dialect: SQLite, DSN: "file:" + path + "?" + params, Memory: memory}, nil
+}
+
+func parseMySQL(raw string) (Config, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse's message repeats the whole URL, password included.
+		return Config{}, errors.New("is not a valid URL: expected mysql://USER:PASS@HOST:PORT/DB")
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if u.Host == "" || db == "" || strings.Contains(db, "/") {
+		return Config{}, errors.New("needs a host and a database name: mysql://USER:PASS@HOST:PORT/DB")
+	}
+	// The driver checks its own parameters; the address and credentials are set below, from the
+	// URL's parts, so that a password may hold any character.
+	cfg, err := mysql.ParseDSN("/" + url.PathEscape(db) + "?" + u.RawQuery)
+	if err != nil {
+		return Config{}, fmt.Errorf("bad parameters: %v", err)
+	}
+	cfg.DBName = db
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	// Times are stored and read as UTC, whatever the server's or the client's time zone.
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	if _, ok := cfg.Params["charset"]; !ok {
+		cfg.Params["charset"] = "utf8mb4"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	return Config{Dialect: MySQL, DSN: cfg.FormatDSN()}, nil
+}
+
+// Open connects to the database and brings its schema up to date.
+func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
+	gcfg := &gorm.Config{
+		// Every write the service makes is one statement; GORM's default transaction around it
+		// would cost two more round trips.
+		SkipDefaultTransaction: true,
+		// Duplicate keys come back as gorm.ErrDuplicatedKey on either database.
+		TranslateError: true,
+		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		Logger:         logger.Discard,
+	}
+	var dialector gorm.Dialector
+	switch cfg.Dialect {
+	case SQLite:
+		dialector = gormsqlite.Open(cfg.DSN)
+	case MySQL:
+		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN})
+	default:
+		return nil, fmt.Errorf("unknown database dialect %q", cfg.Dialect)
+	}
+	db, err := gorm.Open(dialector, gcfg)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	configurePool(sqlDB, cfg)
+	if err := migrate(ctx, db, cfg.Dialect); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("updating the schema: %w", err)
+	}
+	return db, nil
+}
+
+func configurePool(db *sql.DB, cfg Config) {
+	switch {
+	case cfg.Memory:
+		// Each connection to ":memory:" is a database of its own: keep exactly one, forever.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	case cfg.Dialect == SQLite:
+		// SQLite runs one writer at a time; a few connections let reads go on beside it.
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(4)
+	default:
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		db.SetConnMaxLifetime(30 * time.Minute)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+}
+
+// IsUnavailable reports whether err means that the database could not be reached, or was too busy
+// to answer in time: a failure that retrying later may cure, unlike a bad statement.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	if e, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		switch e.Number {
+		case 1040, // too many connections
+			1053, // server shutdown in progress
+			1205, // lock wait timeout
+			1290, // read-only (--read-only), as during a failover
+			1836, // read-only mode
+			1927: // connection killed
+			return true
+		}
+	}
+	if e, ok := errors.AsType[*sqlite.Error](err); ok {
+		switch e.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED: another writer held on past the busy timeout
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,129 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"usergraph/graph/model"
+	"usergraph/models"
+)
+
+// Limits bounds what one GraphQL request may ask of the server. The defaults are far above what a
+// real client sends, and far below what hurts.
+type Limits struct {
+	// MaxBodyBytes bounds a POST body.
+	MaxBodyBytes int64
+	// Complexity bounds a document's cost: each field costs 1, users(first: n) multiplies its
+	// selection by n, and each mutation costs MutationCost more.
+	Complexity int
+	// Tokens bounds how many lexical tokens the parser reads before giving up on a document.
+	Tokens int
+}
+
+// DefaultLimits are the limits a server uses unless configured otherwise.
+var DefaultLimits = Limits{
+	MaxBodyBytes: 1 << 20,
+	Complexity:   5000,
+	Tokens:       15000,
+}
+
+// MutationCost is the cost of one mutation field, so that a document cannot pack hundreds of
+// writes into one request: with the default limit, at most a hundred.
+const MutationCost = 50
+
+// NewHandler returns the GraphQL endpoint: POST with a JSON body, GET for queries (never
+// mutations), with a parsed-query cache, automatic persisted queries and the limits given.
+func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) http.Handler {
+	cfg := Config{Resolvers: &Resolver{UserService: users}}
+	cfg.Complexity.Query.Users = func(child int, first *int, _ *string) int {
+		n := models.DefaultPageSize
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + child*n
+	}
+	cfg.Complexity.Mutation.CreateUser = func(child int, _ model.CreateUserInput) int { return MutationCost + child }
+	cfg.Complexity.Mutation.UpdateUser = func(child int, _ string, _ model.UpdateUserInput) int { return MutationCost + child }
+	cfg.Complexity.Mutation.DeleteUser = func(child int, _ string) int { return MutationCost + child }
+
+	srv := handler.New(NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(limits.Tokens)
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(limits.Complexity))
+	srv.SetErrorPresenter(presentError(logger))
+	srv.SetRecoverFunc(recoverPanic(logger))
+	return srv
+}
+
+// presentError gives every error in a response an extensions.code. Domain errors carry their own
+// code and, for input and conflicts, the fields at fault; errors gqlgen raised about the request
+// keep their standard codes; anything else is an internal error, logged here and shown to the
+// client only as "internal error".
+func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if e, ok := errors.AsType[*models.Error](err); ok {
+			if e.Code == models.Unavailable || e.Code == models.Internal {
+				logger.WarnContext(ctx, "graphql: operation failed", "code", e.Code, "err", err, "path", gqlErr.Path.String())
+			}
+			gqlErr.Message = e.Message
+			gqlErr.Extensions = errorExtensions(e)
+			return gqlErr
+		}
+		if _, ok := gqlErr.Extensions["code"]; ok {
+			return gqlErr
+		}
+		if gqlErr.Err == nil {
+			// gqlgen's own words about a request it could not take, such as a persisted query
+			// whose hash does not match it: the request is at fault.
+			gqlErr.Extensions = map[string]any{"code": string(models.BadUserInput)}
+			return gqlErr
+		}
+		logger.ErrorContext(ctx, "graphql: internal error", "err", err, "path", gqlErr.Path.String())
+		return &gqlerror.Error{
+			Message:    models.ErrorMessage(err),
+			Path:       gqlErr.Path,
+			Locations:  gqlErr.Locations,
+			Extensions: map[string]any{"code": string(models.Internal)},
+		}
+	}
+}
+
+// errorExtensions renders a domain error's code and fields. The code's name is the GraphQL code:
+// the table from domain codes to GraphQL is the identity.
+func errorExtensions(e *models.Error) map[string]any {
+	ext := map[string]any{"code": string(e.Code)}
+	if len(e.Fields) > 0 {
+		ext["field"] = e.Fields[0].Field
+		ext["errors"] = e.Fields
+	}
+	return ext
+}
+
+// recoverPanic turns a panic in a resolver into an internal error, logged with its stack.
+func recoverPanic(logger *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "graphql: panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return &gqlerror.Error{
+			Message:    models.ErrorMessage(nil),
+			Extensions: map[string]any{"code": string(models.Internal)},
+		}
+	}
+}

@@ -1,0 +1,213 @@
+// Command usergraph serves a GraphQL API for user accounts, with a REST route for legacy callers.
+//
+//	usergraph                                     serve (configured by environment variables)
+//	usergraph token -sub ID [-roles admin] [-ttl 1h]   print a signed access token
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"usergraph/auth"
+	"usergraph/database"
+	"usergraph/graph"
+	"usergraph/models"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "usergraph: %v\n", strings.ReplaceAll(err.Error(), "\n", "\nusergraph: "))
+		os.Exit(1)
+	}
+}
+
+// shutdownGrace is how long in-flight requests get to finish after SIGTERM or SIGINT.
+const shutdownGrace = 10 * time.Second
+
+// ephemeralTokenTTL is the lifetime of the admin token printed when no key is configured; the key
+// itself dies with the process.
+const ephemeralTokenTTL = 24 * time.Hour
+
+// run is the whole program: main only calls it, and tests call it as main would.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 1 {
+		switch args[1] {
+		case "token":
+			return runToken(args[2:], getenv, stdout, stderr)
+		default:
+			return fmt.Errorf("unknown command %q: run with no arguments to serve, or \"token -h\"", args[1])
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	if len(cfg.Auth.Secret) == 0 {
+		cfg.Auth.Secret = make([]byte, auth.MinSecretLength)
+		rand.Read(cfg.Auth.Secret)
+		token, err := auth.Sign(cfg.Auth, auth.TokenRequest{Subject: "admin", Roles: []string{auth.AdminRole}, TTL: ephemeralTokenTTL})
+		if err != nil {
+			return err
+		}
+		logger.Warn("JWT_SECRET is not set: tokens are signed with an ephemeral key that dies with this process; set JWT_SECRET for real use")
+		fmt.Fprintf(stdout, "No JWT_SECRET set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, token)
+	}
+	verifier, err := auth.NewVerifier(cfg.Auth)
+	if err != nil {
+		return err
+	}
+
+	db, err := database.Open(ctx, cfg.Database)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
+
+	srv := &http.Server{
+		Handler:           NewServer(logger, models.NewUserService(db), verifier, sqlDB),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", cfg.Port))
+	if err != nil {
+		return err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	fmt.Fprintf(stdout, "usergraph is serving on http://localhost:%d/ (Playground at /, GraphQL at /graphql)\n", port)
+	logger.Info("serving", "port", port, "database", string(cfg.Database.Dialect))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// NewServer returns the service's HTTP handler.
+func NewServer(logger *slog.Logger, users *models.UserService, verifier *auth.Verifier, db pinger) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, logger, users, verifier, db)
+	return mux
+}
+
+// addRoutes is every route the service has.
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, users *models.UserService, verifier *auth.Verifier, db pinger) {
+	gql := verifier.Middleware(graph.NewHandler(users, logger, graph.DefaultLimits))
+	mux.Handle("GET /{$}", playground.Handler("usergraph", "/graphql"))
+	mux.Handle("/graphql", gql)
+	mux.Handle("/query", gql)
+	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.Handle("GET /readyz", handleReadyz(db))
+}
+
+// pinger is what readiness needs of the database.
+type pinger interface {
+	PingContext(ctx context.Context) error
+}
+
+var _ pinger = (*sql.DB)(nil)
+
+// handleHealthz answers 200 while the process runs.
+func handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeStatus(w, http.StatusOK, "ok")
+}
+
+// handleReadyz answers 200 when the database answers, and 503 otherwise.
+func handleReadyz(db pinger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.PingContext(ctx); err != nil {
+			w.Header().Set("Retry-After", "5")
+			writeStatus(w, http.StatusServiceUnavailable, "the database is unavailable")
+			return
+		}
+		writeStatus(w, http.StatusOK, "ok")
+	}
+}
+
+func writeStatus(w http.ResponseWriter, status int, text string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"status": text})
+}
+
+// runToken is the token command: it prints a token signed with JWT_SECRET.
+func runToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: usergraph token -sub ID [-roles admin] [-ttl 1h]\n\nPrints an HS256 access token signed with JWT_SECRET (and JWT_ISSUER, JWT_AUDIENCE, JWT_ROLES_CLAIM if set).")
+		fs.PrintDefaults()
+	}
+	sub := fs.String("sub", "", "the user ID the token speaks for (its sub claim)")
+	roles := fs.String("roles", "", `comma-separated roles, such as "admin"`)
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *sub == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("token: -sub is required, and nothing else may follow the flags")
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if len(cfg.Auth.Secret) == 0 {
+		return errors.New("JWT_SECRET: must be set to sign tokens (a server without it makes its own key and prints an admin token at start-up)")
+	}
+	req := auth.TokenRequest{Subject: *sub, TTL: *ttl}
+	for r := range strings.SplitSeq(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			req.Roles = append(req.Roles, r)
+		}
+	}
+	token, err := auth.Sign(cfg.Auth, req)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	fmt.Fprintln(stdout, token)
+	return nil
+}
