@@ -21,6 +21,10 @@ func userUpdate(in model.UpdateUserInput) models.UserUpdate {
 		}
 		upd.Email = v
 	}
+	if v, _ := in.ExpectedVersion.ValueOK(); v != nil {
+		version := int64(*v)
+		upd.IfVersion = &version
+	}
 	return upd
 }
 

@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -47,20 +49,29 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		return
 	}
 	start := graphql.Now()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, t.tooLarge())
+		}
+		// Otherwise the client went away mid-body: nobody is left to answer.
+		return
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, and store that.
+	if !utf8.Valid(body) {
+		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), "the request body is not valid UTF-8")
+		return
+	}
 	var params graphql.RawParams
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, t.maxBytes))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	err := dec.Decode(&params)
+	err = dec.Decode(&params)
 	if err == nil {
 		if _, next := dec.Token(); next != io.EOF {
 			err = errors.New("more than one JSON value")
 		}
 	}
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, t.tooLarge())
-			return
-		}
 		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput),
 			`the request body must be one JSON object: {"query": "...", "variables": {...}}`)
 		return

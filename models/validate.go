@@ -44,6 +44,11 @@ func validateEmail(s string) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
 	}
+	// U+FFFD is what decoders put in place of bytes that were not UTF-8: never part of a real
+	// address, and a sign that the one sent was mangled on the way.
+	if strings.ContainsRune(s, utf8.RuneError) {
+		return "must be valid UTF-8"
+	}
 	if utf8.RuneCountInString(s) > EmailMaxLength {
 		return "must be at most 254 characters long"
 	}

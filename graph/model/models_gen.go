@@ -37,6 +37,10 @@ type UpdateUserInput struct {
 	Username graphql.Omittable[*string] `json:"username,omitempty"`
 	// The new email address, under the same rules as at creation.
 	Email graphql.Omittable[*string] `json:"email,omitempty"`
+	// When set, the update applies only if the account's version is still this one, and otherwise
+	// fails with PRECONDITION_FAILED: two clients editing the same account cannot overwrite each other
+	// unawares. Left out or null, the update applies whatever the version.
+	ExpectedVersion graphql.Omittable[*int] `json:"expectedVersion,omitempty"`
 }
 
 // A page of accounts.

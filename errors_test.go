@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"usergraph/internal/dbtest"
+)
+
+// Two requests racing to give different users the same username, or email, in different letter
+// cases: the database lets exactly one win, and the rest get CONFLICT naming the field.
+func TestConcurrentWritersCannotBothWin(t *testing.T) {
+	t.Parallel()
+	const writers = 16
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		for _, field := range []string{"username", "email"} {
+			t.Run(field, func(t *testing.T) {
+				base := uniq("racer")
+				if field == "email" {
+					base += "@example.com"
+				}
+				type contender struct{ id, token string }
+				var contenders []contender
+				for range writers {
+					u, tok := s.newUser(t)
+					contenders = append(contenders, contender{u.ID, tok})
+				}
+				results := make([]gqlResponse, writers)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i, c := range contenders {
+					wg.Go(func() {
+						<-start
+						results[i] = s.updateUser(t, c.token, c.id, map[string]any{field: caseVariant(base, i)})
+					})
+				}
+				close(start)
+				wg.Wait()
+
+				won := 0
+				for i, r := range results {
+					switch {
+					case r.code() == "":
+						won++
+					case r.code() != "CONFLICT" || r.field() != field:
+						t.Errorf("writer %d: got %q %q, want success or CONFLICT %s: %+v", i, r.code(), r.field(), field, r.Errors)
+					}
+				}
+				var holders int64
+				s.DB.Table("users").Where(field+"_key = ?", strings.ToLower(base)).Count(&holders)
+				if won != 1 || holders != 1 {
+					t.Errorf("%d writers won and %d users hold %q, want 1 and 1", won, holders, base)
+				}
+			})
+		}
+	})
+}
+
+// caseVariant spells s with the letters upper-cased where the bits of i say.
+func caseVariant(s string, i int) string {
+	b := []byte(s)
+	for j, bit := 0, 0; j < len(b) && bit < 8; j++ {
+		if 'a' <= b[j] && b[j] <= 'z' {
+			if i&(1<<bit) != 0 {
+				b[j] -= 'a' - 'A'
+			}
+			bit++
+		}
+	}
+	return string(b)
+}
+
+// When the database cannot be reached or is locked past the busy timeout, an operation fails
+// with SERVICE_UNAVAILABLE and the user is unchanged.
+func TestDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
+		s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
+		u, tok := s.newUser(t)
+
+		// Another process's write transaction holds the database's write lock.
+		locker, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer locker.Close()
+		conn, err := locker.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("locked")})
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		if r.code() != "SERVICE_UNAVAILABLE" {
+			t.Fatalf("got %q, want SERVICE_UNAVAILABLE: %+v", r.code(), r.Errors)
+		}
+		if got := s.stored(t, u.ID).Username; got != u.Username {
+			t.Errorf("username changed to %q", got)
+		}
+		if r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("unlocked")}); r.code() != "" {
+			t.Errorf("after the lock is released: %+v", r.Errors)
+		}
+	})
+	if !dbtest.MySQLConfigured(t) {
+		return
+	}
+	t.Run("mysql", func(t *testing.T) {
+		direct := dbtest.MySQLURL(t)
+		u, err := url.Parse(direct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := newTCPProxy(t, u.Host)
+		u.Host = proxy.Addr()
+		s := newTestServer(t, u.String())
+		user, tok := s.newUser(t)
+
+		proxy.Cut()
+		for _, q := range []struct{ name, query string }{
+			{"Update", updateMutation},
+			{"Me", `{ me { id } }`},
+		} {
+			r := s.graphql(t, tok, q.query, map[string]any{"id": user.ID, "in": map[string]any{"username": uniq("cut")}})
+			if r.code() != "SERVICE_UNAVAILABLE" {
+				t.Errorf("%s: got %q, want SERVICE_UNAVAILABLE: %+v", q.name, r.code(), r.Errors)
+			}
+			if strings.Contains(r.Errors[0].Message, proxy.Addr()) || strings.Contains(r.Errors[0].Message, "tcp") {
+				t.Errorf("%s: message reveals internals: %q", q.name, r.Errors[0].Message)
+			}
+		}
+
+		proxy.Resume()
+		if r := s.updateUser(t, tok, user.ID, map[string]any{"username": uniq("back")}); r.code() != "" {
+			t.Errorf("after the database is back: %+v", r.Errors)
+		}
+	})
+}
+
+// An error nobody planned for is INTERNAL_SERVER_ERROR, with a message that reveals nothing; the
+// details go to the server's log.
+func TestInternalErrorRevealsNothing(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		u, tok := s.newUser(t)
+		// The table disappears from under the running server.
+		rename := "ALTER TABLE users RENAME TO users_gone"
+		if err := s.DB.Exec(rename).Error; err != nil {
+			t.Fatal(err)
+		}
+		r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("doomed")})
+		if r.code() != "INTERNAL_SERVER_ERROR" {
+			t.Fatalf("got %q, want INTERNAL_SERVER_ERROR: %+v", r.code(), r.Errors)
+		}
+		if msg := r.Errors[0].Message; msg != "internal error" {
+			t.Errorf("message = %q, want %q", msg, "internal error")
+		}
+		if !strings.Contains(s.log.String(), "users") {
+			t.Errorf("the server log does not hold the cause:\n%s", s.log.String())
+		}
+	})
+}
+
+// tcpProxy forwards connections to a database server until it is cut, so that a test can take the
+// database away from a running service, as a network failure would, and give it back.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	ln     net.Listener
+	addr   string
+
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{t: t, target: target, ln: ln, addr: ln.Addr().String()}
+	go p.serve(ln)
+	t.Cleanup(func() { p.Cut() })
+	return p
+}
+
+// Addr is the address to connect to instead of the target.
+func (p *tcpProxy) Addr() string { return p.addr }
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	for {
+		client, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.target)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, client, server)
+		p.mu.Unlock()
+		go func() { io.Copy(server, client); server.Close() }()
+		go func() { io.Copy(client, server); client.Close() }()
+	}
+}
+
+// Cut closes every connection and refuses new ones.
+func (p *tcpProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		return
+	}
+	p.cut = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Resume accepts connections again, on the same address.
+func (p *tcpProxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("listening again on %s: %v", p.addr, err)
+	}
+	p.ln, p.cut = ln, false
+	go p.serve(ln)
+}

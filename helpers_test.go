@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"gorm.io/gorm"
+
+	"usergraph/auth"
+	"usergraph/database"
+	"usergraph/models"
+)
+
+// testSecret is the HS256 key of the test servers.
+const testSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+var testAuth = auth.Config{Secret: []byte(testSecret), RolesClaim: "roles"}
+
+// testServer is the service's whole HTTP handler on a real database, served on a loopback port.
+type testServer struct {
+	URL string
+	DB  *gorm.DB
+	// log holds what the server logged, for assertions on it.
+	log *syncBuffer
+	// adminToken is a valid token with the admin role.
+	adminToken string
+}
+
+// newTestServer serves NewServer, as run builds it, on the database at databaseURL.
+func newTestServer(t *testing.T, databaseURL string) *testServer {
+	t.Helper()
+	cfg, err := database.ParseURL(databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	verifier, err := auth.NewVerifier(testAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	srv := httptest.NewServer(NewServer(logger, models.NewUserService(db), verifier, sqlDB))
+	t.Cleanup(func() {
+		srv.Close()
+		sqlDB.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return &testServer{URL: srv.URL, DB: db, log: logs, adminToken: token(t, "admin", auth.AdminRole)}
+}
+
+// token signs a token for sub, valid for an hour, with the given roles.
+func token(t testing.TB, sub string, roles ...string) string {
+	t.Helper()
+	tok, err := auth.Sign(testAuth, auth.TokenRequest{Subject: sub, Roles: roles, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// gqlResponse is a GraphQL response as a client reads it.
+type gqlResponse struct {
+	Status int
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []gqlError                 `json:"errors"`
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// code returns the first error's extensions.code, or "" if there is no error.
+func (r gqlResponse) code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	code, _ := r.Errors[0].Extensions["code"].(string)
+	return code
+}
+
+// field returns the first error's extensions.field.
+func (r gqlResponse) field() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	field, _ := r.Errors[0].Extensions["field"].(string)
+	return field
+}
+
+// graphql POSTs a GraphQL request to /graphql; an empty bearer sends no Authorization header.
+func (s *testServer) graphql(t testing.TB, bearer, query string, variables map[string]any) gqlResponse {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": variables})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.postGraphQL(t, bearer, body)
+}
+
+func (s *testServer) postGraphQL(t testing.TB, bearer string, body []byte) gqlResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return doGraphQL(t, req)
+}
+
+func doGraphQL(t testing.TB, req *http.Request) gqlResponse {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := gqlResponse{Status: resp.StatusCode}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("response is not JSON (status %d): %s", resp.StatusCode, raw)
+	}
+	for _, e := range out.Errors {
+		if _, ok := e.Extensions["code"].(string); !ok {
+			t.Errorf("error without extensions.code: %s", raw)
+		}
+	}
+	return out
+}
+
+// userJSON is a User as the API renders it.
+type userJSON struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Version   int       `json:"version"`
+}
+
+const userFields = "id username email createdAt updatedAt version"
+
+// user decodes the user at data[name].
+func (r gqlResponse) user(t testing.TB, name string) *userJSON {
+	t.Helper()
+	raw, ok := r.Data[name]
+	if !ok {
+		t.Fatalf("no %q in data; errors: %+v", name, r.Errors)
+	}
+	var u *userJSON
+	if err := json.Unmarshal(raw, &u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// createUser creates a user as an admin and returns it.
+func (s *testServer) createUser(t testing.TB, username, email string) *userJSON {
+	t.Helper()
+	r := s.graphql(t, s.adminToken, `mutation($in: CreateUserInput!) { createUser(input: $in) { `+userFields+` } }`,
+		map[string]any{"in": map[string]any{"username": username, "email": email}})
+	if len(r.Errors) > 0 {
+		t.Fatalf("createUser(%q, %q): %+v", username, email, r.Errors)
+	}
+	return r.user(t, "createUser")
+}
+
+const updateMutation = `mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { ` + userFields + ` } }`
+
+// updateUser sends the updateUser mutation with the given input.
+func (s *testServer) updateUser(t testing.TB, bearer, id string, input map[string]any) gqlResponse {
+	t.Helper()
+	return s.graphql(t, bearer, updateMutation, map[string]any{"id": id, "in": input})
+}
+
+// stored reads a user straight from the database, bypassing the API, or returns nil if there is
+// none with that ID.
+func (s *testServer) stored(t testing.TB, id string) *models.User {
+	t.Helper()
+	var users []models.User
+	if err := s.DB.Where("id = ?", id).Find(&users).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return &users[0]
+}
+
+// syncBuffer is a bytes.Buffer safe for a server's goroutines to write while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// uniq returns a name that no other call in this process returns, for usernames and emails.
+var uniqCounter struct {
+	sync.Mutex
+	n int
+}
+
+func uniq(prefix string) string {
+	uniqCounter.Lock()
+	defer uniqCounter.Unlock()
+	uniqCounter.n++
+	return fmt.Sprintf("%s%d", prefix, uniqCounter.n)
+}
+
+// newUser creates a user with unique names and returns it with a token of its own.
+func (s *testServer) newUser(t testing.TB) (*userJSON, string) {
+	t.Helper()
+	name := uniq("user")
+	u := s.createUser(t, name, strings.ToLower(name)+"@example.com")
+	return u, token(t, u.ID)
+}
+
+// signClaims signs exactly these claims with the test key, for tokens that auth.Sign would not
+// make, such as expired ones.
+func signClaims(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	tok := jwt.New()
+	for k, v := range claims {
+		if err := tok.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(testSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}

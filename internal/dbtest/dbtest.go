@@ -1,0 +1,111 @@
+// Package dbtest gives tests real, empty databases: a SQLite file in a temporary directory always,
+// and a fresh database on the MySQL server that TEST_MYSQL_DSN names when it is set.
+package dbtest
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Each runs fn once per database the tests can reach, as subtests named "sqlite" and "mysql",
+// each given the DATABASE_URL of a new, empty database.
+func Each(t *testing.T, fn func(t *testing.T, databaseURL string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLiteURL(t)) })
+	if MySQLConfigured(t) {
+		t.Run("mysql", func(t *testing.T) { fn(t, MySQLURL(t)) })
+	}
+}
+
+// SQLiteURL returns the DATABASE_URL of a new SQLite file, removed when the test ends.
+func SQLiteURL(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "usergraph.db")
+}
+
+// MySQLConfigured reports whether TEST_MYSQL_DSN is set. In CI (CI=true) it must be: a CI run
+// that quietly left out the MySQL tests would pass without testing half of what it claims.
+func MySQLConfigured(t testing.TB) bool {
+	if os.Getenv("TEST_MYSQL_DSN") != "" {
+		return true
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI=true but TEST_MYSQL_DSN is not set: the MySQL tests cannot run")
+	}
+	return false
+}
+
+// MySQLURL creates a database with a random name on the server that TEST_MYSQL_DSN names, and
+// returns its DATABASE_URL; the database is dropped when the test ends. TEST_MYSQL_DSN is a
+// DATABASE_URL (mysql://root@127.0.0.1:3306/) or a Go MySQL driver DSN (root@tcp(127.0.0.1:3306)/);
+// its database name, if any, is not used.
+func MySQLURL(t testing.TB) string {
+	t.Helper()
+	cfg := serverConfig(t)
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatalf("TEST_MYSQL_DSN: %v", err)
+	}
+	defer admin.Close()
+	name := "usergraph_test_" + randomHex(6)
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		t.Fatalf("creating a test database on the TEST_MYSQL_DSN server: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+		}
+	})
+	u := url.URL{Scheme: "mysql", Host: cfg.Addr, Path: "/" + name}
+	if cfg.Passwd != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Passwd)
+	} else {
+		u.User = url.User(cfg.User)
+	}
+	return u.String()
+}
+
+// serverConfig reads TEST_MYSQL_DSN, in either of its forms.
+func serverConfig(t testing.TB) *mysql.Config {
+	t.Helper()
+	dsn := os.Getenv("TEST_MYSQL_DSN")
+	if strings.HasPrefix(dsn, "mysql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal("TEST_MYSQL_DSN: not a valid mysql:// URL")
+		}
+		cfg := mysql.NewConfig()
+		cfg.Net, cfg.Addr = "tcp", u.Host
+		if u.Port() == "" {
+			cfg.Addr += ":3306"
+		}
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+		return cfg
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("TEST_MYSQL_DSN: %v", err)
+	}
+	cfg.DBName = ""
+	return cfg
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

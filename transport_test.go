@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"usergraph/internal/dbtest"
+)
+
+// Requests that never reach a resolver: the standard codes of gqlgen and the transport's own.
+// The database does not matter here, so SQLite serves.
+func TestGraphQLRequestErrors(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, dbtest.SQLiteURL(t))
+	u, tok := s.newUser(t)
+
+	aliasedMutations := func(n int) string {
+		var b strings.Builder
+		b.WriteString("mutation {")
+		for i := range n {
+			fmt.Fprintf(&b, ` u%d: updateUser(id: "%s", input: {username: "alias%d"}) { id }`, i, u.ID, i)
+		}
+		b.WriteString("}")
+		return mustJSON(map[string]any{"query": b.String()})
+	}
+
+	cases := []struct {
+		name        string
+		body        string
+		contentType string
+		wantStatus  int
+		wantCode    string
+	}{
+		{"ParseFailed", `{"query": "{ me { id "}`, "application/json", 422, "GRAPHQL_PARSE_FAILED"},
+		{"UnknownField", `{"query": "{ me { password } }"}`, "application/json", 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"UnknownInputField", `{"query": "mutation { updateUser(id: \"1\", input: {role: \"admin\"}) { id } }"}`, "application/json", 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"WrongVariableType", `{"query": "query($id: ID!) { user(id: $id) { id } }", "variables": {"id": {"x": 1}}}`, "application/json", 422, "GRAPHQL_VALIDATION_FAILED"},
+		{"PersistedQueryNotFound", `{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "` + strings.Repeat("ab", 32) + `"}}}`, "application/json", 200, "PERSISTED_QUERY_NOT_FOUND"},
+		{"NotJSON", `query { me { id } }`, "application/json", 400, "BAD_USER_INPUT"},
+		{"JSONArrayBatch", `[{"query": "{ me { id } }"}]`, "application/json", 400, "BAD_USER_INPUT"},
+		{"TrailingData", `{"query": "{ me { id } }"} {}`, "application/json", 400, "BAD_USER_INPUT"},
+		{"TooLarge", `{"query": "` + strings.Repeat(" ", 2<<20) + `{ me { id } }"}`, "application/json", 413, "PAYLOAD_TOO_LARGE"},
+		{"ComplexityOf150Mutations", aliasedMutations(150), "application/json", 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"TokenLimitBeforeAThousandMutations", aliasedMutations(1000), "application/json", 422, "GRAPHQL_PARSE_FAILED"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.contentType)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			r := doGraphQL(t, req)
+			if r.Status != tc.wantStatus || r.code() != tc.wantCode {
+				t.Errorf("got %d %q, want %d %q: %+v", r.Status, r.code(), tc.wantStatus, tc.wantCode, r.Errors)
+			}
+		})
+	}
+	if got := s.stored(t, u.ID).Username; got != u.Username {
+		t.Errorf("a rejected request changed the username to %q", got)
+	}
+
+	t.Run("PersistedQueryRoundTrip", func(t *testing.T) {
+		query := `{ me { id } }`
+		sum := sha256.Sum256([]byte(query))
+		ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+		if r := s.postGraphQL(t, tok, []byte(mustJSON(map[string]any{"query": query, "extensions": ext}))); r.code() != "" {
+			t.Fatalf("registering: %+v", r.Errors)
+		}
+		r := s.postGraphQL(t, tok, []byte(mustJSON(map[string]any{"extensions": ext})))
+		if r.code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
+			t.Errorf("by hash: %s %+v", r.Data["me"], r.Errors)
+		}
+	})
+
+	t.Run("QueryAliasAtQuery", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(`{"query": "{ me { id } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if r := doGraphQL(t, req); r.code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
+			t.Errorf("got %s %+v", r.Data["me"], r.Errors)
+		}
+	})
+
+	t.Run("GETRunsQueries", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(`{ me { id } }`), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if r := doGraphQL(t, req); r.code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
+			t.Errorf("got %d %s %+v", r.Status, r.Data["me"], r.Errors)
+		}
+	})
+
+	t.Run("GETRefusesMutations", func(t *testing.T) {
+		q := fmt.Sprintf(`mutation { updateUser(id: "%s", input: {username: "viaget"}) { id } }`, u.ID)
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(q), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("status %d, want a refusal", resp.StatusCode)
+		}
+		if got := s.stored(t, u.ID).Username; got == "viaget" {
+			t.Error("a mutation over GET changed the user")
+		}
+	})
+
+	t.Run("FormBodiesRefused", func(t *testing.T) {
+		form := url.Values{"query": {fmt.Sprintf(`mutation { updateUser(id: "%s", input: {username: "viaform"}) { id } }`, u.ID)}}
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("status %d, want a refusal", resp.StatusCode)
+		}
+		if got := s.stored(t, u.ID).Username; got == "viaform" {
+			t.Error("a form-encoded mutation changed the user")
+		}
+	})
+
+	t.Run("PlaygroundAtRoot", func(t *testing.T) {
+		resp, err := http.Get(s.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body bytes.Buffer
+		body.ReadFrom(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body.String(), "/graphql") {
+			t.Errorf("GET / = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	})
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
