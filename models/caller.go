@@ -43,8 +43,8 @@ func CallerFrom(ctx context.Context) *Caller {
 	return r.caller
 }
 
-// authenticate returns the caller in ctx. Codes: UNAUTHENTICATED.
-func authenticate(ctx context.Context) (*Caller, error) {
+// Authenticate returns the caller in ctx. Codes: UNAUTHENTICATED.
+func Authenticate(ctx context.Context) (*Caller, error) {
 	r, _ := ctx.Value(authKey{}).(authResult)
 	switch {
 	case r.err != nil:
@@ -55,11 +55,11 @@ func authenticate(ctx context.Context) (*Caller, error) {
 	return r.caller, nil
 }
 
-// authorize returns the caller in ctx if it may act on the user with this ID: its own, or any for
+// Authorize returns the caller in ctx if it may act on the user with this ID: its own, or any for
 // an admin. Codes: UNAUTHENTICATED, FORBIDDEN. The answer never depends on whether the user exists,
 // so that a refusal tells nothing about other users.
-func authorize(ctx context.Context, id string) (*Caller, error) {
-	c, err := authenticate(ctx)
+func Authorize(ctx context.Context, id string) (*Caller, error) {
+	c, err := Authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func authorize(ctx context.Context, id string) (*Caller, error) {
 
 // requireAdmin returns the caller in ctx if it is an admin. Codes: UNAUTHENTICATED, FORBIDDEN.
 func requireAdmin(ctx context.Context) (*Caller, error) {
-	c, err := authenticate(ctx)
+	c, err := Authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func NewUserService(db *gorm.DB) *UserService {
 // Me returns the caller's own user.
 // Codes: UNAUTHENTICATED; NOT_FOUND if it no longer exists; SERVICE_UNAVAILABLE.
 func (s *UserService) Me(ctx context.Context) (*User, error) {
-	c, err := authenticate(ctx)
+	c, err := Authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *UserService) Me(ctx context.Context) (*User, error) {
 // Codes: UNAUTHENTICATED; FORBIDDEN unless it is the caller's own or the caller is an admin;
 // NOT_FOUND; SERVICE_UNAVAILABLE.
 func (s *UserService) User(ctx context.Context, id string) (*User, error) {
-	if _, err := authorize(ctx, id); err != nil {
+	if _, err := Authorize(ctx, id); err != nil {
 		return nil, err
 	}
 	uid, ok := parseID(id)
@@ -142,7 +142,7 @@ func (s *UserService) Create(ctx context.Context, in UserCreate) (*User, error) 
 // On the way to success it costs the database two statements: the UPDATE, which also bumps the
 // version and checks IfVersion atomically, and one read of the result.
 func (s *UserService) Update(ctx context.Context, id string, upd UserUpdate) (*User, error) {
-	if _, err := authorize(ctx, id); err != nil {
+	if _, err := Authorize(ctx, id); err != nil {
 		return nil, err
 	}
 	changes, err := upd.validate()

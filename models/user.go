@@ -87,5 +87,8 @@ func parseID(s string) (int64, bool) {
 		}
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
-	return id, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return id, true
 }

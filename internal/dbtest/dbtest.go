@@ -42,19 +42,20 @@ func MySQLConfigured(t testing.TB) bool {
 	return false
 }
 
-// MySQLURL creates a database with a random name on the server that TEST_MYSQL_DSN names, and
-// returns its DATABASE_URL; the database is dropped when the test ends. TEST_MYSQL_DSN is a
-// DATABASE_URL (mysql://root@127.0.0.1:3306/) or a Go MySQL driver DSN (root@tcp(127.0.0.1:3306)/);
-// its database name, if any, is not used.
+// MySQLURL creates a database of its own for the test on the server that TEST_MYSQL_DSN names, and
+// returns its DATABASE_URL; the database is dropped when the test ends. Tests run in parallel, so
+// each needs its own. TEST_MYSQL_DSN is a DATABASE_URL (mysql://root@127.0.0.1:3306/usergraph_test)
+// or a Go MySQL driver DSN (root@tcp(127.0.0.1:3306)/usergraph_test); its database name, if any,
+// prefixes the names of the tests' databases, and its user needs the right to create them.
 func MySQLURL(t testing.TB) string {
 	t.Helper()
-	cfg := serverConfig(t)
+	cfg, prefix := serverConfig(t)
 	admin, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		t.Fatalf("TEST_MYSQL_DSN: %v", err)
 	}
 	defer admin.Close()
-	name := "usergraph_test_" + randomHex(6)
+	name := prefix + "_" + randomHex(6)
 	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
 		t.Fatalf("creating a test database on the TEST_MYSQL_DSN server: %v", err)
 	}
@@ -78,30 +79,39 @@ func MySQLURL(t testing.TB) string {
 	return u.String()
 }
 
-// serverConfig reads TEST_MYSQL_DSN, in either of its forms.
-func serverConfig(t testing.TB) *mysql.Config {
+// serverConfig reads TEST_MYSQL_DSN, in either of its forms, and returns the server's connection
+// settings without a database, and the prefix for the tests' databases.
+func serverConfig(t testing.TB) (*mysql.Config, string) {
 	t.Helper()
 	dsn := os.Getenv("TEST_MYSQL_DSN")
+	var cfg *mysql.Config
 	if strings.HasPrefix(dsn, "mysql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			t.Fatal("TEST_MYSQL_DSN: not a valid mysql:// URL")
 		}
-		cfg := mysql.NewConfig()
+		cfg = mysql.NewConfig()
 		cfg.Net, cfg.Addr = "tcp", u.Host
 		if u.Port() == "" {
 			cfg.Addr += ":3306"
 		}
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
-		return cfg
+		cfg.DBName = strings.Trim(u.Path, "/")
+	} else {
+		var err error
+		if cfg, err = mysql.ParseDSN(dsn); err != nil {
+			t.Fatalf("TEST_MYSQL_DSN: %v", err)
+		}
 	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatalf("TEST_MYSQL_DSN: %v", err)
+	prefix := cfg.DBName
+	if prefix == "" || strings.ContainsFunc(prefix, func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		prefix = "usergraph_test"
 	}
 	cfg.DBName = ""
-	return cfg
+	return cfg, prefix
 }
 
 func randomHex(n int) string {

@@ -1,0 +1,221 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"hash"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"usergraph/models"
+)
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+// rawToken builds a compact JWS by hand, so that tests can make tokens no library would: a header
+// that lies about the algorithm, no signature, a payload changed after signing.
+func rawToken(header, claims map[string]any, sign func(signingInput string) []byte) string {
+	enc := base64.RawURLEncoding
+	h, _ := json.Marshal(header)
+	c, _ := json.Marshal(claims)
+	input := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
+	var sig []byte
+	if sign != nil {
+		sig = sign(input)
+	}
+	return input + "." + enc.EncodeToString(sig)
+}
+
+func hmacWith(newHash func() hash.Hash, key []byte) func(string) []byte {
+	return func(input string) []byte {
+		m := hmac.New(newHash, key)
+		m.Write([]byte(input))
+		return m.Sum(nil)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Now()
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"sub": "7", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		for k, v := range extra {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	hs256 := map[string]any{"alg": "HS256", "typ": "JWT"}
+	valid := rawToken(hs256, claims(nil), hmacWith(sha256.New, secret))
+	parts := strings.Split(valid, ".")
+	otherPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"1","roles":["admin"],"exp":` + jsonNumber(now.Add(time.Hour).Unix()) + `}`))
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs256, err := jwt.Sign(mustBuild(t, jwt.NewBuilder().Subject("7").Expiration(now.Add(time.Hour))), jwt.WithKey(jwa.RS256, rsaKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name      string
+		cfg       Config
+		token     string
+		wantErr   string // a part of the message, or "" for success
+		wantAdmin bool
+	}{
+		{"Valid", Config{}, valid, "", false},
+		{"AdminRole", Config{}, rawToken(hs256, claims(map[string]any{"roles": []string{"user", "admin"}}), hmacWith(sha256.New, secret)), "", true},
+		{"NestedRolesClaim", Config{RolesClaim: "realm_access.roles"}, rawToken(hs256, claims(map[string]any{"realm_access": map[string]any{"roles": []string{"admin"}}}), hmacWith(sha256.New, secret)), "", true},
+		{"RolesNotAnArray", Config{}, rawToken(hs256, claims(map[string]any{"roles": "admin"}), hmacWith(sha256.New, secret)), "", false},
+		{"RolesUnderAnotherClaim", Config{RolesClaim: "groups"}, rawToken(hs256, claims(map[string]any{"roles": []string{"admin"}}), hmacWith(sha256.New, secret)), "", false},
+		{"AlgNone", Config{}, rawToken(map[string]any{"alg": "none"}, claims(nil), nil), "invalid", false},
+		{"AlgNoneWithSignature", Config{}, rawToken(map[string]any{"alg": "none"}, claims(nil), hmacWith(sha256.New, secret)), "invalid", false},
+		{"HeaderNamesHS512ButHS256Signature", Config{}, rawToken(map[string]any{"alg": "HS512"}, claims(nil), hmacWith(sha256.New, secret)), "invalid", false},
+		{"HS512WithTheSameSecret", Config{}, rawToken(map[string]any{"alg": "HS512"}, claims(nil), hmacWith(sha512.New, secret)), "invalid", false},
+		{"RS256", Config{}, string(rs256), "invalid", false},
+		{"WrongSecret", Config{}, rawToken(hs256, claims(nil), hmacWith(sha256.New, []byte(strings.Repeat("x", 32)))), "invalid", false},
+		{"TamperedPayload", Config{}, parts[0] + "." + otherPayload + "." + parts[2], "invalid", false},
+		{"NoSignature", Config{}, parts[0] + "." + parts[1] + ".", "invalid", false},
+		{"Expired", Config{}, rawToken(hs256, claims(map[string]any{"exp": now.Add(-time.Minute).Unix()}), hmacWith(sha256.New, secret)), "expired", false},
+		{"ExpiredWithinSkew", Config{}, rawToken(hs256, claims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), hmacWith(sha256.New, secret)), "", false},
+		{"NotYetValid", Config{}, rawToken(hs256, claims(map[string]any{"nbf": now.Add(time.Minute).Unix()}), hmacWith(sha256.New, secret)), "not valid yet", false},
+		{"NotYetValidWithinSkew", Config{}, rawToken(hs256, claims(map[string]any{"nbf": now.Add(10 * time.Second).Unix()}), hmacWith(sha256.New, secret)), "", false},
+		{"IssuedInTheFuture", Config{}, rawToken(hs256, claims(map[string]any{"iat": now.Add(time.Minute).Unix()}), hmacWith(sha256.New, secret)), "issued in the future", false},
+		{"NoExp", Config{}, rawToken(hs256, claims(map[string]any{"exp": nil}), hmacWith(sha256.New, secret)), "required claim", false},
+		{"NoSub", Config{}, rawToken(hs256, claims(map[string]any{"sub": nil}), hmacWith(sha256.New, secret)), "required claim", false},
+		{"IssuerMatches", Config{Issuer: "https://id.example.com"}, rawToken(hs256, claims(map[string]any{"iss": "https://id.example.com"}), hmacWith(sha256.New, secret)), "", false},
+		{"WrongIssuer", Config{Issuer: "https://id.example.com"}, rawToken(hs256, claims(map[string]any{"iss": "https://evil.example.com"}), hmacWith(sha256.New, secret)), "issuer", false},
+		{"MissingIssuer", Config{Issuer: "https://id.example.com"}, valid, "issuer", false},
+		{"AudienceMatches", Config{Audience: "usergraph"}, rawToken(hs256, claims(map[string]any{"aud": []string{"other", "usergraph"}}), hmacWith(sha256.New, secret)), "", false},
+		{"WrongAudience", Config{Audience: "usergraph"}, rawToken(hs256, claims(map[string]any{"aud": "billing"}), hmacWith(sha256.New, secret)), "audience", false},
+		{"TooLong", Config{}, rawToken(hs256, claims(map[string]any{"pad": strings.Repeat("p", 16<<10)}), hmacWith(sha256.New, secret)), "too long", false},
+		{"NotCompact", Config{}, `{"payload":"e30","signatures":[]}`, "compact", false},
+		{"Empty", Config{}, "", "compact", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Secret = secret
+			v, err := NewVerifier(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller, err := v.Verify(context.Background(), tc.token)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if caller.UserID != "7" || caller.Admin != tc.wantAdmin {
+					t.Errorf("caller = %+v, want user 7, admin %v", caller, tc.wantAdmin)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("got %v, want an error about %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewVerifierRefusesShortSecret(t *testing.T) {
+	if _, err := NewVerifier(Config{Secret: []byte(strings.Repeat("s", 31))}); err == nil {
+		t.Error("a 31-byte secret was accepted")
+	}
+}
+
+func TestSignRoundTrip(t *testing.T) {
+	cfg := Config{Secret: secret, Issuer: "iss", Audience: "aud", RolesClaim: "realm_access.roles"}
+	tok, err := Sign(cfg, TokenRequest{Subject: "12", Roles: []string{"admin"}, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := NewVerifier(cfg)
+	caller, err := v.Verify(context.Background(), tok)
+	if err != nil || caller.UserID != "12" || !caller.Admin {
+		t.Errorf("got %+v, %v", caller, err)
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	v, _ := NewVerifier(Config{Secret: secret})
+	tok, _ := Sign(Config{Secret: secret}, TokenRequest{Subject: "3", TTL: time.Minute})
+	type outcome struct {
+		caller *models.Caller
+		code   models.Code
+		msg    string
+	}
+	probe := func(headers []string) outcome {
+		var got outcome
+		h := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got.caller = models.CallerFrom(r.Context())
+			_, err := models.Authenticate(r.Context())
+			got.code, got.msg = models.ErrorCode(err), models.ErrorMessage(err)
+		}))
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, v := range headers {
+			req.Header.Add("Authorization", v)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		return got
+	}
+	cases := []struct {
+		name       string
+		headers    []string
+		wantCaller bool
+		wantMsg    string
+	}{
+		{"NoHeaderIsAnonymous", nil, false, "authentication required"},
+		{"Bearer", []string{"Bearer " + tok}, true, ""},
+		{"SchemeIsCaseInsensitive", []string{"bearer " + tok}, true, ""},
+		{"BasicScheme", []string{"Basic dXNlcjpwYXNz"}, false, `must be "Bearer <token>"`},
+		{"EmptyBearer", []string{"Bearer "}, false, "not a JWT"},
+		{"BearerWithoutToken", []string{"Bearer"}, false, "not a JWT"},
+		{"TwoHeaders", []string{"Bearer " + tok, "Bearer " + tok}, false, "one Authorization header"},
+		{"InvalidToken", []string{"Bearer a.b.c"}, false, "invalid"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := probe(tc.headers)
+			if (got.caller != nil) != tc.wantCaller {
+				t.Fatalf("caller = %+v, want present: %v", got.caller, tc.wantCaller)
+			}
+			if tc.wantCaller {
+				if got.caller.UserID != "3" {
+					t.Errorf("caller = %+v", got.caller)
+				}
+				return
+			}
+			if got.code != models.Unauthenticated || !strings.Contains(got.msg, tc.wantMsg) {
+				t.Errorf("got %s %q, want UNAUTHENTICATED about %q", got.code, got.msg, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func mustBuild(t *testing.T, b *jwt.Builder) jwt.Token {
+	tok, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func jsonNumber(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
