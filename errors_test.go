@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -126,7 +127,21 @@ func TestDatabaseUnavailable(t *testing.T) {
 		s := newTestServer(t, u.String())
 		user, tok := s.newUser(t)
 
+		ready := func() int {
+			resp, err := http.Get(s.URL + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if got := ready(); got != http.StatusOK {
+			t.Errorf("/readyz = %d before the cut, want 200", got)
+		}
 		proxy.Cut()
+		if got := ready(); got != http.StatusServiceUnavailable {
+			t.Errorf("/readyz = %d during the cut, want 503", got)
+		}
 		for _, q := range []struct{ name, query string }{
 			{"Update", updateMutation},
 			{"Me", `{ me { id } }`},
@@ -141,6 +156,9 @@ func TestDatabaseUnavailable(t *testing.T) {
 		}
 
 		proxy.Resume()
+		if got := ready(); got != http.StatusOK {
+			t.Errorf("/readyz = %d after the cut, want 200", got)
+		}
 		if r := s.updateUser(t, tok, user.ID, map[string]any{"username": uniq("back")}); r.code() != "" {
 			t.Errorf("after the database is back: %+v", r.Errors)
 		}

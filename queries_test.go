@@ -62,6 +62,25 @@ func TestQueries(t *testing.T) {
 			})
 		}
 
+		// A refusal is the same, to the byte, whether or not the other user exists.
+		t.Run("NonAdminLearnsNothingAboutOtherIDs", func(t *testing.T) {
+			for _, q := range []struct{ name, query string }{
+				{"user", userQuery},
+				{"updateUser", updateMutation},
+			} {
+				vars := func(id string) map[string]any {
+					return map[string]any{"id": id, "in": map[string]any{"username": "probe"}}
+				}
+				existing := s.graphql(t, aliceToken, q.query, vars(bob.ID))
+				absent := s.graphql(t, aliceToken, q.query, vars("987654321"))
+				a, _ := json.Marshal(existing.Errors)
+				b, _ := json.Marshal(absent.Errors)
+				if existing.code() != "FORBIDDEN" || string(a) != string(b) {
+					t.Errorf("%s: existing ID: %s\nabsent ID:   %s", q.name, a, b)
+				}
+			}
+		})
+
 		t.Run("MeAfterOwnUserIsDeleted", func(t *testing.T) {
 			u, tok := s.newUser(t)
 			if r := s.graphql(t, s.adminToken, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": u.ID}); r.code() != "" {
