@@ -1,19 +1,17 @@
 package graph
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"usergraph/internal/jsonbody"
 	"usergraph/models"
 )
 
@@ -22,8 +20,9 @@ const CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 
 // jsonPOST is the POST transport: one GraphQL request as a JSON object. It differs from gqlgen's
 // transport.POST where a request cannot be read: its body is bounded (413 past the limit, before
-// the whole of it is read), and an undecodable body gets a short error with a code, where gqlgen's
-// echoes the whole body back and gives no code.
+// the whole of it is read), bytes that are not UTF-8 are refused rather than turned into U+FFFD,
+// and an undecodable body gets a short error with a code, where gqlgen's echoes the whole body
+// back and gives no code.
 type jsonPOST struct {
 	maxBytes int64
 }
@@ -44,34 +43,20 @@ func (jsonPOST) Supports(r *http.Request) bool {
 func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "application/json")
-	if r.ContentLength > t.maxBytes {
-		writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, t.tooLarge())
-		return
-	}
 	start := graphql.Now()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, t.tooLarge())
-		}
-		// Otherwise the client went away mid-body: nobody is left to answer.
-		return
-	}
-	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, and store that.
-	if !utf8.Valid(body) {
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), "the request body is not valid UTF-8")
-		return
-	}
 	var params graphql.RawParams
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	err = dec.Decode(&params)
-	if err == nil {
-		if _, next := dec.Token(); next != io.EOF {
-			err = errors.New("more than one JSON value")
-		}
-	}
-	if err != nil {
+	switch err := jsonbody.Decode(w, r, t.maxBytes, &params); err {
+	case nil:
+	case jsonbody.ErrTooLarge:
+		writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+			fmt.Sprintf("the request body is larger than %d bytes", t.maxBytes))
+		return
+	case jsonbody.ErrNotUTF8:
+		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), err.Error())
+		return
+	case jsonbody.ErrAborted:
+		return // nobody is left to answer
+	default:
 		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput),
 			`the request body must be one JSON object: {"query": "...", "variables": {...}}`)
 		return
@@ -90,10 +75,6 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	writeResponse(w, responses(ctx))
-}
-
-func (t jsonPOST) tooLarge() string {
-	return fmt.Sprintf("the request body is larger than %d bytes", t.maxBytes)
 }
 
 func writeRequestError(w http.ResponseWriter, status int, code, message string) {

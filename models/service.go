@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"gorm.io/gorm"
 
@@ -207,7 +208,7 @@ func (s *UserService) Delete(ctx context.Context, id string) error {
 // validate checks the update and returns the columns it sets. Codes: BAD_USER_INPUT, listing every
 // field at fault.
 func (upd *UserUpdate) validate() (map[string]any, error) {
-	var problems []FieldError
+	problems := slices.Clone(upd.Rejected)
 	for _, f := range upd.Nulls {
 		problems = append(problems, FieldError{f, "must not be null: leave the field out to keep its value"})
 	}

@@ -40,6 +40,11 @@ type UserUpdate struct {
 	// every user has a username and an email, and null is not a way to keep one unchanged.
 	Nulls []string
 
+	// Rejected lists what the edge found wrong with fields while decoding the request, such as an
+	// unknown field or a value of the wrong type. The update reports these together with its own
+	// findings, after authentication and authorization, in one BAD_USER_INPUT error.
+	Rejected []FieldError
+
 	// IfVersion, when set, makes the update apply only if the user's version is still this one.
 	IfVersion *int64
 }
