@@ -28,6 +28,7 @@ import (
 	"usergraph/database"
 	"usergraph/graph"
 	"usergraph/models"
+	"usergraph/rest"
 )
 
 func main() {
@@ -129,10 +130,15 @@ func NewServer(logger *slog.Logger, users *models.UserService, verifier *auth.Ve
 
 // addRoutes is every route the service has.
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, users *models.UserService, verifier *auth.Verifier, db pinger) {
-	gql := verifier.Middleware(graph.NewHandler(users, logger, graph.DefaultLimits))
+	authenticated := verifier.Middleware
+	gql := authenticated(graph.NewHandler(users, logger, graph.DefaultLimits))
 	mux.Handle("GET /{$}", playground.Handler("usergraph", "/graphql"))
 	mux.Handle("/graphql", gql)
 	mux.Handle("/query", gql)
+	mux.Handle("GET /users/{id}", authenticated(rest.GetUser(users, logger)))
+	mux.Handle("PUT /users/{id}", authenticated(rest.UpdateUser(users, logger)))
+	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut))
+	mux.Handle("GET /openapi.yaml", rest.OpenAPI())
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(db))
 }

@@ -179,7 +179,7 @@ func (s *UserService) Update(ctx context.Context, id string, upd UserUpdate) (*U
 			return nil, err
 		}
 		if res.RowsAffected == 0 && upd.IfVersion != nil && u.Version != *upd.IfVersion {
-			return nil, Errorf(PreconditionFailed, "the user has changed since version %d: it is now at version %d", *upd.IfVersion, u.Version)
+			return nil, Errorf(PreconditionFailed, "the user has changed: it is at version %d, not the one expected", u.Version)
 		}
 		return u, nil
 	}

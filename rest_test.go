@@ -1,0 +1,575 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"usergraph/internal/dbtest"
+	"usergraph/rest"
+)
+
+// restResponse is a response of the REST routes as a client reads it.
+type restResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// problem decodes an error body.
+func (r restResponse) problem(t testing.TB) problemJSON {
+	t.Helper()
+	var p problemJSON
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("status %d, body is not a problem: %s", r.Status, r.Body)
+	}
+	return p
+}
+
+type problemJSON struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// fields returns the fields the problem names.
+func (p problemJSON) fields() []string {
+	var out []string
+	for _, e := range p.Errors {
+		out = append(out, e.Field)
+	}
+	return out
+}
+
+// rest sends a request to the REST routes and checks the response against the OpenAPI document:
+// every response any REST test sees is validated, so the document cannot drift from the code.
+func (s *testServer) rest(t testing.TB, method, path string, header http.Header, body string) restResponse {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOpenAPI(t, req, resp, raw)
+	return restResponse{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// put is rest for a PUT with a JSON body and, if bearer is not empty, a token.
+func (s *testServer) put(t testing.TB, bearer, id, body string, extra ...string) restResponse {
+	t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}}
+	if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		h.Set(extra[i], extra[i+1])
+	}
+	return s.rest(t, http.MethodPut, "/users/"+id, h, body)
+}
+
+var openAPI struct {
+	once   sync.Once
+	router routers.Router
+	err    error
+}
+
+func checkOpenAPI(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
+	t.Helper()
+	openAPI.once.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(rest.OpenAPIDocument())
+		if err != nil {
+			openAPI.err = err
+			return
+		}
+		if err := doc.Validate(loader.Context); err != nil {
+			openAPI.err = err
+			return
+		}
+		openAPI.router, openAPI.err = legacy.NewRouter(doc)
+	})
+	if openAPI.err != nil {
+		t.Fatalf("the OpenAPI document: %v", openAPI.err)
+	}
+	// A 405 answers a method the document does not have: check it against a method it has.
+	lookup := req.Clone(context.Background())
+	if resp.StatusCode == http.StatusMethodNotAllowed || req.Method == http.MethodHead {
+		lookup.Method = http.MethodGet
+	}
+	lookup.URL, _ = url.Parse(strings.TrimPrefix(req.URL.String(), req.URL.Scheme+"://"+req.URL.Host))
+	route, params, err := openAPI.router.FindRoute(lookup)
+	if err != nil {
+		t.Fatalf("%s %s is not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
+	}
+	if req.Method == http.MethodHead {
+		return // no body to check
+	}
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: lookup, PathParams: params, Route: route},
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		t.Errorf("%s %s: response %d does not match the OpenAPI document: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}
+
+// The example of the old REST documentation, to the byte.
+func TestRESTSeedExample(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		now := time.Now().UTC()
+		if err := s.DB.Exec("INSERT INTO users (id, username, email, username_key, email_key, version, created_at, updated_at) VALUES (12345, 'originalUser', 'original@example.com', 'originaluser', 'original@example.com', 1, ?, ?)", now, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		r := s.put(t, token(t, "12345"), "12345", `{
+  "username": "updatedUser",
+  "email": "updated-user@example.com"
+}`)
+		want := `{"id":"12345","username":"updatedUser","email":"updated-user@example.com"}`
+		if r.Status != http.StatusOK || string(r.Body) != want {
+			t.Errorf("got %d %s\nwant 200 %s", r.Status, r.Body, want)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type = %q", ct)
+		}
+		if got := s.stored(t, "12345"); got.Username != "updatedUser" || got.Email != "updated-user@example.com" {
+			t.Errorf("stored %+v", got)
+		}
+	})
+}
+
+func TestRESTUpdateUser(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		s.createUser(t, "taken-rest", "taken-rest@example.com")
+
+		type request struct {
+			caller      string // "none", "invalid", "expired", "own", "other", "admin"
+			target      string // "own", "absent", "not-a-number"
+			contentType string // "" means application/json; "-" sends none
+			ifMatch     string // "current" is the user's current ETag
+			body        string
+		}
+		cases := []struct {
+			name       string
+			req        request
+			wantStatus int
+			wantCode   string
+			wantFields []string
+			wantHeader map[string]string
+		}{
+			{"OKOwnUser", request{caller: "own", body: `{"username": "Renamed-NAME"}`}, 200, "", nil, nil},
+			{"OKAdmin", request{caller: "admin", body: `{"email": "by-admin@example.com"}`}, 200, "", nil, nil},
+			{"OKCharsetParameter", request{caller: "own", contentType: "application/json; charset=utf-8", body: `{"username": "charset-ok"}`}, 200, "", nil, nil},
+			{"OKMatchingIfMatch", request{caller: "own", ifMatch: "current", body: `{"username": "if-match-ok"}`}, 200, "", nil, nil},
+			{"OKIfMatchAny", request{caller: "own", ifMatch: "*", body: `{"username": "if-match-any"}`}, 200, "", nil, nil},
+
+			{"BadInvalidUsername", request{caller: "own", body: `{"username": "x"}`}, 400, "BAD_USER_INPUT", []string{"username"}, nil},
+			{"BadInvalidEmail", request{caller: "own", body: `{"email": "Bob <bob@example.com>"}`}, 400, "BAD_USER_INPUT", []string{"email"}, nil},
+			{"BadEveryFieldAtOnce", request{caller: "own", body: `{"username": " x", "email": "nope", "role": "admin"}`}, 400, "BAD_USER_INPUT", []string{"role", "username", "email"}, nil},
+			{"BadUnknownField", request{caller: "own", body: `{"username": "fine-name", "role": "admin"}`}, 400, "BAD_USER_INPUT", []string{"role"}, nil},
+			{"BadIDInBody", request{caller: "own", body: `{"id": "1", "username": "fine-name"}`}, 400, "BAD_USER_INPUT", []string{"id"}, nil},
+			{"BadVersionInBody", request{caller: "own", body: `{"version": 1, "email": "fine@example.com"}`}, 400, "BAD_USER_INPUT", []string{"version"}, nil},
+			{"BadFieldNameInOtherCase", request{caller: "own", body: `{"USERNAME": "fine-name"}`}, 400, "BAD_USER_INPUT", []string{"USERNAME"}, nil},
+			{"BadNullUsername", request{caller: "own", body: `{"username": null}`}, 400, "BAD_USER_INPUT", []string{"username"}, nil},
+			{"BadNumberAsUsername", request{caller: "own", body: `{"username": 12345}`}, 400, "BAD_USER_INPUT", []string{"username"}, nil},
+			{"BadEmptyObject", request{caller: "own", body: `{}`}, 400, "BAD_USER_INPUT", []string{"input"}, nil},
+			{"BadNotJSON", request{caller: "own", body: `username=x`}, 400, "BAD_USER_INPUT", nil, nil},
+			{"BadEmptyBody", request{caller: "own", body: ``}, 400, "BAD_USER_INPUT", nil, nil},
+			{"BadJSONNull", request{caller: "own", body: `null`}, 400, "BAD_USER_INPUT", nil, nil},
+			{"BadArray", request{caller: "own", body: `[{"username": "fine-name"}]`}, 400, "BAD_USER_INPUT", nil, nil},
+			{"BadTrailingData", request{caller: "own", body: `{"username": "fine-name"} {"username": "other"}`}, 400, "BAD_USER_INPUT", nil, nil},
+			{"BadInvalidUTF8", request{caller: "own", body: "{\"username\": \"ab\xffcd\"}"}, 400, "BAD_USER_INPUT", nil, nil},
+			{"BadInputBeforeNotFound", request{caller: "admin", target: "absent", body: `{"username": "x"}`}, 400, "BAD_USER_INPUT", []string{"username"}, nil},
+
+			{"UnauthorizedWithoutToken", request{caller: "none", body: `{"username": "fine-name"}`}, 401, "UNAUTHENTICATED", nil,
+				map[string]string{"WWW-Authenticate": `Bearer realm="usergraph"`}},
+			{"UnauthorizedInvalidToken", request{caller: "invalid", body: `{"username": "fine-name"}`}, 401, "UNAUTHENTICATED", nil,
+				map[string]string{"WWW-Authenticate": `Bearer realm="usergraph", error="invalid_token"`}},
+			{"UnauthorizedExpiredToken", request{caller: "expired", body: `{"username": "fine-name"}`}, 401, "UNAUTHENTICATED", nil,
+				map[string]string{"WWW-Authenticate": `Bearer realm="usergraph", error="invalid_token"`}},
+			{"UnauthorizedBeforeUnsupportedMediaType", request{caller: "none", contentType: "text/plain", body: `hello`}, 401, "UNAUTHENTICATED", nil, nil},
+			{"ForbiddenOtherUser", request{caller: "other", body: `{"username": "intruder"}`}, 401, "FORBIDDEN", nil,
+				map[string]string{"WWW-Authenticate": `Bearer realm="usergraph", error="insufficient_scope"`}},
+			{"ForbiddenAbsentUser", request{caller: "own", target: "absent", body: `{"username": "intruder"}`}, 401, "FORBIDDEN", nil, nil},
+			{"ForbiddenBeforeInvalidInput", request{caller: "other", body: `{"username": "x"}`}, 401, "FORBIDDEN", nil, nil},
+			{"ForbiddenBeforeBrokenBody", request{caller: "other", body: `{"username":`}, 401, "FORBIDDEN", nil, nil},
+			{"ForbiddenBeforeTooLarge", request{caller: "other", body: `{"username": "` + strings.Repeat("a", 70<<10) + `"}`}, 401, "FORBIDDEN", nil, nil},
+
+			{"NotFoundAdmin", request{caller: "admin", target: "absent", body: `{"username": "ghost-user"}`}, 404, "NOT_FOUND", nil, nil},
+			{"NotFoundIDNotANumber", request{caller: "admin", target: "not-a-number", body: `{"username": "ghost-user"}`}, 404, "NOT_FOUND", nil, nil},
+			{"NotFoundBeforePreconditionFailed", request{caller: "admin", target: "absent", ifMatch: `"1"`, body: `{"username": "ghost-user"}`}, 404, "NOT_FOUND", nil, nil},
+
+			{"ConflictUsername", request{caller: "own", body: `{"username": "TAKEN-REST"}`}, 409, "CONFLICT", []string{"username"}, nil},
+			{"ConflictEmail", request{caller: "own", body: `{"email": "Taken-Rest@Example.com"}`}, 409, "CONFLICT", []string{"email"}, nil},
+
+			{"PreconditionFailedStaleETag", request{caller: "own", ifMatch: `"7"`, body: `{"username": "stale-etag"}`}, 412, "PRECONDITION_FAILED", nil, nil},
+			{"PreconditionFailedWeakETag", request{caller: "own", ifMatch: `W/"1"`, body: `{"username": "weak-etag"}`}, 412, "PRECONDITION_FAILED", nil, nil},
+			{"PreconditionFailedBeforeConflict", request{caller: "own", ifMatch: `"7"`, body: `{"username": "taken-rest"}`}, 412, "PRECONDITION_FAILED", nil, nil},
+
+			{"PayloadTooLarge", request{caller: "own", body: `{"username": "` + strings.Repeat("a", 64<<10) + `"}`}, 413, "PAYLOAD_TOO_LARGE", nil, nil},
+			{"UnsupportedTextPlain", request{caller: "own", contentType: "text/plain", body: `{"username": "fine-name"}`}, 415, "UNSUPPORTED_MEDIA_TYPE", nil, nil},
+			{"UnsupportedForm", request{caller: "own", contentType: "application/x-www-form-urlencoded", body: `username=fine-name`}, 415, "UNSUPPORTED_MEDIA_TYPE", nil, nil},
+			{"UnsupportedNoContentType", request{caller: "own", contentType: "-", body: `{"username": "fine-name"}`}, 415, "UNSUPPORTED_MEDIA_TYPE", nil, nil},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				u, own := s.newUser(t)
+				before := s.stored(t, u.ID)
+				h := http.Header{}
+				switch tc.req.caller {
+				case "invalid":
+					h.Set("Authorization", "Bearer not.a.token")
+				case "expired":
+					h.Set("Authorization", "Bearer "+signClaims(t, map[string]any{"sub": u.ID, "exp": time.Now().Add(-time.Minute).Unix()}))
+				case "own":
+					h.Set("Authorization", "Bearer "+own)
+				case "other":
+					_, other := s.newUser(t)
+					h.Set("Authorization", "Bearer "+other)
+				case "admin":
+					h.Set("Authorization", "Bearer "+s.adminToken)
+				}
+				switch tc.req.contentType {
+				case "":
+					h.Set("Content-Type", "application/json")
+				case "-":
+				default:
+					h.Set("Content-Type", tc.req.contentType)
+				}
+				switch tc.req.ifMatch {
+				case "":
+				case "current":
+					h.Set("If-Match", fmt.Sprintf(`"%d"`, u.Version))
+				default:
+					h.Set("If-Match", tc.req.ifMatch)
+				}
+				id := map[string]string{"": u.ID, "own": u.ID, "absent": "987654321", "not-a-number": "abc"}[tc.req.target]
+
+				r := s.rest(t, http.MethodPut, "/users/"+id, h, tc.req.body)
+				if r.Status != tc.wantStatus {
+					t.Fatalf("status %d, want %d: %s", r.Status, tc.wantStatus, r.Body)
+				}
+				for k, v := range tc.wantHeader {
+					if got := r.Header.Get(k); got != v {
+						t.Errorf("%s: %q, want %q", k, got, v)
+					}
+				}
+				after := s.stored(t, u.ID)
+				if tc.wantStatus == http.StatusOK {
+					var got map[string]string
+					if err := json.Unmarshal(r.Body, &got); err != nil {
+						t.Fatal(err)
+					}
+					want := map[string]string{"id": u.ID, "username": after.Username, "email": after.Email}
+					if !equalMaps(got, want) {
+						t.Errorf("body %s, want exactly %v", r.Body, want)
+					}
+					if after.Version != before.Version+1 || r.Header.Get("ETag") != fmt.Sprintf(`"%d"`, after.Version) {
+						t.Errorf("version %d→%d, ETag %q", before.Version, after.Version, r.Header.Get("ETag"))
+					}
+					return
+				}
+				p := r.problem(t)
+				if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("Content-Type = %q", ct)
+				}
+				if p.Code != tc.wantCode || p.Status != tc.wantStatus || p.Type != "about:blank" || p.Title != http.StatusText(tc.wantStatus) || p.Detail == "" {
+					t.Errorf("problem %+v, want code %s, status %d", p, tc.wantCode, tc.wantStatus)
+				}
+				if !slices.Equal(p.fields(), tc.wantFields) {
+					t.Errorf("fields %v, want %v", p.fields(), tc.wantFields)
+				}
+				if *after != *before {
+					t.Errorf("the stored user changed:\n got %+v\nwant %+v", after, before)
+				}
+			})
+		}
+	})
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRESTGetUserAndOtherMethods(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		u, own := s.newUser(t)
+		_, other := s.newUser(t)
+		auth := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+		t.Run("GetOwn", func(t *testing.T) {
+			r := s.rest(t, http.MethodGet, "/users/"+u.ID, auth(own), "")
+			want := fmt.Sprintf(`{"id":"%s","username":"%s","email":"%s"}`, u.ID, u.Username, u.Email)
+			if r.Status != 200 || string(r.Body) != want || r.Header.Get("ETag") != `"1"` {
+				t.Errorf("got %d %s ETag %q", r.Status, r.Body, r.Header.Get("ETag"))
+			}
+		})
+		t.Run("GetThenPutWithItsETag", func(t *testing.T) {
+			got := s.rest(t, http.MethodGet, "/users/"+u.ID, auth(own), "")
+			r := s.put(t, own, u.ID, `{"username": "etag-flow"}`, "If-Match", got.Header.Get("ETag"))
+			if r.Status != 200 {
+				t.Fatalf("got %d %s", r.Status, r.Body)
+			}
+			again := s.put(t, own, u.ID, `{"username": "etag-flow-2"}`, "If-Match", got.Header.Get("ETag"))
+			if again.Status != 412 || again.problem(t).Code != "PRECONDITION_FAILED" {
+				t.Errorf("reusing the old ETag: %d %s", again.Status, again.Body)
+			}
+		})
+		t.Run("HeadOwn", func(t *testing.T) {
+			r := s.rest(t, http.MethodHead, "/users/"+u.ID, auth(own), "")
+			if r.Status != 200 || len(r.Body) != 0 || r.Header.Get("ETag") == "" {
+				t.Errorf("got %d %q", r.Status, r.Body)
+			}
+		})
+		for _, tc := range []struct {
+			name       string
+			header     http.Header
+			id         string
+			wantStatus int
+			wantCode   string
+		}{
+			{"GetOtherForbidden", auth(other), u.ID, 401, "FORBIDDEN"},
+			{"GetWithoutToken", nil, u.ID, 401, "UNAUTHENTICATED"},
+			{"GetAbsentForAdmin", auth(s.adminToken), "987654321", 404, "NOT_FOUND"},
+			{"GetAbsentForbiddenForNonAdmin", auth(own), "987654321", 401, "FORBIDDEN"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := s.rest(t, http.MethodGet, "/users/"+tc.id, tc.header, "")
+				if r.Status != tc.wantStatus || r.problem(t).Code != tc.wantCode {
+					t.Errorf("got %d %s", r.Status, r.Body)
+				}
+			})
+		}
+		for _, method := range []string{http.MethodPost, http.MethodPatch, http.MethodDelete} {
+			t.Run("MethodNotAllowed"+method, func(t *testing.T) {
+				r := s.rest(t, method, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + s.adminToken}, "Content-Type": {"application/json"}}, `{"username": "nope-nope"}`)
+				if r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, PUT" || r.problem(t).Code != "METHOD_NOT_ALLOWED" {
+					t.Errorf("got %d Allow %q %s", r.Status, r.Header.Get("Allow"), r.Body)
+				}
+				if s.stored(t, u.ID) == nil || s.stored(t, u.ID).Username == "nope-nope" {
+					t.Error("the user changed")
+				}
+			})
+		}
+		t.Run("OpenAPIDocumentServed", func(t *testing.T) {
+			resp, err := http.Get(s.URL + "/openapi.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !bytes.Equal(body, rest.OpenAPIDocument()) {
+				t.Errorf("GET /openapi.yaml: %d, %d bytes", resp.StatusCode, len(body))
+			}
+		})
+	})
+}
+
+// Two writers holding the same ETag: exactly one wins, the other gets 412, every time.
+func TestRESTConcurrentIfMatch(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		u, own := s.newUser(t)
+		for round := range 10 {
+			etag := s.rest(t, http.MethodGet, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + own}}, "").Header.Get("ETag")
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range 2 {
+				wg.Go(func() {
+					<-start
+					statuses[i] = s.put(t, own, u.ID, fmt.Sprintf(`{"username": "writer-%d-%d"}`, round, i), "If-Match", etag).Status
+				})
+			}
+			close(start)
+			wg.Wait()
+			slices.Sort(statuses)
+			if !slices.Equal(statuses, []int{200, 412}) {
+				t.Fatalf("round %d: statuses %v, want one 200 and one 412", round, statuses)
+			}
+		}
+	})
+}
+
+// The REST route and the mutation are one operation: for the same request they answer the same
+// code and name the same fields.
+func TestRESTAndGraphQLAgree(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		s.createUser(t, "agreed-taken", "agreed-taken@example.com")
+		cases := []struct {
+			name   string
+			caller string
+			target string
+			input  map[string]any
+		}{
+			{"ShortUsername", "own", "own", map[string]any{"username": "ab"}},
+			{"LongUsername", "own", "own", map[string]any{"username": strings.Repeat("u", 33)}},
+			{"UsernameWithSpace", "own", "own", map[string]any{"username": "ab cd"}},
+			{"DisplayNameEmail", "own", "own", map[string]any{"email": "A <a@example.com>"}},
+			{"EmailWithoutDot", "own", "own", map[string]any{"email": "a@localhost"}},
+			{"BothInvalid", "own", "own", map[string]any{"username": "_x", "email": "x"}},
+			{"NullEmail", "own", "own", map[string]any{"email": nil}},
+			{"NullBoth", "own", "own", map[string]any{"username": nil, "email": nil}},
+			{"Empty", "own", "own", map[string]any{}},
+			{"Taken", "own", "own", map[string]any{"username": "Agreed-Taken"}},
+			{"TakenBoth", "own", "own", map[string]any{"username": "agreed-taken", "email": "AGREED-TAKEN@example.com"}},
+			{"NoToken", "none", "own", map[string]any{"username": "fine-name"}},
+			{"OtherUser", "other", "own", map[string]any{"username": "fine-name"}},
+			{"OtherUserInvalidInput", "other", "own", map[string]any{"username": "x"}},
+			{"AbsentAsUser", "own", "absent", map[string]any{"username": "fine-name"}},
+			{"AbsentAsAdmin", "admin", "absent", map[string]any{"username": "fine-name"}},
+			{"NotANumberAsAdmin", "admin", "not-a-number", map[string]any{"username": "fine-name"}},
+			{"Valid", "own", "own", map[string]any{"username": "agreeable"}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				viaREST, viaGraphQL := make([]string, 0, 4), make([]string, 0, 4)
+				for _, edge := range []string{"rest", "graphql"} {
+					u, own := s.newUser(t)
+					bearer := map[string]string{"none": "", "own": own, "admin": s.adminToken}[tc.caller]
+					if tc.caller == "other" {
+						_, bearer = s.newUser(t)
+					}
+					id := map[string]string{"own": u.ID, "absent": "987654321", "not-a-number": "x1"}[tc.target]
+					input := map[string]any{}
+					for k, v := range tc.input {
+						if s, ok := v.(string); ok && tc.name == "Valid" {
+							v = s + "-" + edge
+						}
+						input[k] = v
+					}
+					if edge == "rest" {
+						r := s.put(t, bearer, id, mustJSON(input))
+						var p problemJSON
+						json.Unmarshal(r.Body, &p)
+						viaREST = append([]string{p.Code}, p.fields()...)
+					} else {
+						r := s.updateUser(t, bearer, id, input)
+						viaGraphQL = []string{r.code()}
+						if len(r.Errors) > 0 {
+							if list, ok := r.Errors[0].Extensions["errors"].([]any); ok {
+								for _, e := range list {
+									viaGraphQL = append(viaGraphQL, e.(map[string]any)["field"].(string))
+								}
+							}
+						}
+					}
+				}
+				if !slices.Equal(viaREST, viaGraphQL) {
+					t.Errorf("REST: %v, GraphQL: %v", viaREST, viaGraphQL)
+				}
+			})
+		}
+	})
+}
+
+// An unreachable or locked database is 503 with Retry-After; an unplanned failure is 500 and says
+// nothing of its cause.
+func TestRESTServerErrors(t *testing.T) {
+	t.Parallel()
+	t.Run("UnavailableSQLiteLocked", func(t *testing.T) {
+		path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
+		s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
+		u, own := s.newUser(t)
+		locker, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer locker.Close()
+		conn, _ := locker.Conn(context.Background())
+		defer conn.Close()
+		if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		r := s.put(t, own, u.ID, `{"username": "locked-out"}`)
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "SERVICE_UNAVAILABLE" {
+			t.Errorf("got %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+		}
+		if s.stored(t, u.ID).Username != u.Username {
+			t.Error("the user changed")
+		}
+	})
+	if dbtest.MySQLConfigured(t) {
+		t.Run("UnavailableMySQLCut", func(t *testing.T) {
+			u, _ := url.Parse(dbtest.MySQLURL(t))
+			proxy := newTCPProxy(t, u.Host)
+			u.Host = proxy.Addr()
+			s := newTestServer(t, u.String())
+			user, own := s.newUser(t)
+			proxy.Cut()
+			r := s.put(t, own, user.ID, `{"username": "cut-off"}`)
+			if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "SERVICE_UNAVAILABLE" {
+				t.Errorf("got %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+			}
+			proxy.Resume()
+			if r := s.put(t, own, user.ID, `{"username": "back-again"}`); r.Status != 200 {
+				t.Errorf("after the cut: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		u, own := s.newUser(t)
+		if err := s.DB.Exec("ALTER TABLE users RENAME TO users_gone").Error; err != nil {
+			t.Fatal(err)
+		}
+		r := s.put(t, own, u.ID, `{"username": "doomed-user"}`)
+		if p := r.problem(t); r.Status != 500 || p.Code != "INTERNAL_SERVER_ERROR" || p.Detail != "internal error" {
+			t.Errorf("got %d %s", r.Status, r.Body)
+		}
+	})
+}
