@@ -12,6 +12,7 @@ import (
 
 	"usergraph/auth"
 	"usergraph/database"
+	"usergraph/graph"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
 )
@@ -50,7 +51,13 @@ func benchmarkUpdateUser(b *testing.B, databaseURL string) {
 	b.Cleanup(func() { sqlDB.Close() })
 	verifier, _ := auth.NewVerifier(testAuth)
 	users := models.NewUserService(db)
-	handler := NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), users, verifier, sqlDB)
+	handler := NewServer(deps{
+		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Users:    users,
+		Verifier: verifier,
+		DB:       sqlDB,
+		GraphQL:  graph.DefaultLimits,
+	})
 
 	admin := models.ContextWithCaller(context.Background(), &models.Caller{UserID: "admin", Admin: true})
 	u, err := users.Create(admin, models.UserCreate{Username: "benchmarked", Email: "benchmarked@example.com"})

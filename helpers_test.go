@@ -20,6 +20,7 @@ import (
 
 	"usergraph/auth"
 	"usergraph/database"
+	"usergraph/graph"
 	"usergraph/models"
 )
 
@@ -56,7 +57,13 @@ func newTestServer(t *testing.T, databaseURL string) *testServer {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := httptest.NewServer(NewServer(logger, models.NewUserService(db), verifier, sqlDB))
+	srv := httptest.NewServer(NewServer(deps{
+		Logger:   logger,
+		Users:    models.NewUserService(db),
+		Verifier: verifier,
+		DB:       sqlDB,
+		GraphQL:  graph.DefaultLimits,
+	}))
 	t.Cleanup(func() {
 		srv.Close()
 		sqlDB.Close()

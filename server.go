@@ -90,7 +90,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer sqlDB.Close()
 
 	srv := &http.Server{
-		Handler:           NewServer(logger, models.NewUserService(db), verifier, sqlDB),
+		Handler: NewServer(deps{
+			Logger:   logger,
+			Users:    models.NewUserService(db),
+			Verifier: verifier,
+			DB:       sqlDB,
+			GraphQL:  graph.DefaultLimits,
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -121,26 +127,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// deps are what the service's handlers need. run fills them in once, at start-up.
+type deps struct {
+	Logger   *slog.Logger
+	Users    *models.UserService
+	Verifier *auth.Verifier
+	// DB answers readiness probes.
+	DB pinger
+	// GraphQL bounds what one GraphQL request may ask.
+	GraphQL graph.Limits
+}
+
 // NewServer returns the service's HTTP handler.
-func NewServer(logger *slog.Logger, users *models.UserService, verifier *auth.Verifier, db pinger) http.Handler {
+func NewServer(d deps) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, users, verifier, db)
+	addRoutes(mux, d)
 	return mux
 }
 
 // addRoutes is every route the service has.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, users *models.UserService, verifier *auth.Verifier, db pinger) {
-	authenticated := verifier.Middleware
-	gql := authenticated(graph.NewHandler(users, logger, graph.DefaultLimits))
+func addRoutes(mux *http.ServeMux, d deps) {
+	authenticated := d.Verifier.Middleware
+	gql := authenticated(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
 	mux.Handle("GET /{$}", playground.Handler("usergraph", "/graphql"))
 	mux.Handle("/graphql", gql)
 	mux.Handle("/query", gql)
-	mux.Handle("GET /users/{id}", authenticated(rest.GetUser(users, logger)))
-	mux.Handle("PUT /users/{id}", authenticated(rest.UpdateUser(users, logger)))
+	mux.Handle("GET /users/{id}", authenticated(rest.GetUser(d.Users, d.Logger)))
+	mux.Handle("PUT /users/{id}", authenticated(rest.UpdateUser(d.Users, d.Logger)))
 	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut))
 	mux.Handle("GET /openapi.yaml", rest.OpenAPI())
 	mux.HandleFunc("GET /healthz", handleHealthz)
-	mux.Handle("GET /readyz", handleReadyz(db))
+	mux.Handle("GET /readyz", handleReadyz(d.DB))
 }
 
 // pinger is what readiness needs of the database.
