@@ -49,7 +49,7 @@ func benchmarkUpdateUser(b *testing.B, databaseURL string) {
 	}
 	sqlDB, _ := db.DB()
 	b.Cleanup(func() { sqlDB.Close() })
-	verifier, _ := auth.NewVerifier(testAuth)
+	verifier, _ := auth.NewVerifier(context.Background(), testAuth)
 	users := models.NewUserService(db)
 	handler := NewServer(deps{
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),

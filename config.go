@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -45,12 +46,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	cfg.Auth = auth.Config{
 		Secret:     []byte(getenv("JWT_SECRET")),
+		JWKSURL:    getenv("JWKS_URL"),
 		Issuer:     getenv("JWT_ISSUER"),
 		Audience:   getenv("JWT_AUDIENCE"),
 		RolesClaim: valueOr(getenv("JWT_ROLES_CLAIM"), "roles"),
 	}
 	if n := len(cfg.Auth.Secret); n > 0 && n < auth.MinSecretLength {
 		bad("JWT_SECRET", "must be at least %d bytes long, not %d (try: openssl rand -base64 48)", auth.MinSecretLength, n)
+	}
+	if u := cfg.Auth.JWKSURL; u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			bad("JWKS_URL", "must be an http(s) URL, such as https://id.example.com/.well-known/jwks.json, not %q", u)
+		}
 	}
 	if rc := cfg.Auth.RolesClaim; strings.HasPrefix(rc, ".") || strings.HasSuffix(rc, ".") || strings.Contains(rc, "..") {
 		bad("JWT_ROLES_CLAIM", "must be a claim name, or a dotted path such as realm_access.roles, not %q", rc)

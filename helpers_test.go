@@ -51,7 +51,7 @@ func newTestServer(t *testing.T, databaseURL string) *testServer {
 		t.Fatal(err)
 	}
 	sqlDB, _ := db.DB()
-	verifier, err := auth.NewVerifier(testAuth)
+	verifier, err := auth.NewVerifier(context.Background(), testAuth)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,19 +64,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	if len(cfg.Auth.Secret) == 0 {
+	cfg.Auth.Logger = logger
+	if len(cfg.Auth.Secret) == 0 && cfg.Auth.JWKSURL == "" {
 		cfg.Auth.Secret = make([]byte, auth.MinSecretLength)
 		rand.Read(cfg.Auth.Secret)
 		token, err := auth.Sign(cfg.Auth, auth.TokenRequest{Subject: "admin", Roles: []string{auth.AdminRole}, TTL: ephemeralTokenTTL})
 		if err != nil {
 			return err
 		}
-		logger.Warn("JWT_SECRET is not set: tokens are signed with an ephemeral key that dies with this process; set JWT_SECRET for real use")
-		fmt.Fprintf(stdout, "No JWT_SECRET set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, token)
+		logger.Warn("neither JWT_SECRET nor JWKS_URL is set: tokens are signed with an ephemeral key that dies with this process; set one of them for real use")
+		fmt.Fprintf(stdout, "No JWT_SECRET or JWKS_URL set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, token)
 	}
-	verifier, err := auth.NewVerifier(cfg.Auth)
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {
-		return err
+		return fmt.Errorf("JWKS_URL: %w", err)
 	}
 
 	db, err := database.Open(ctx, cfg.Database)

@@ -135,6 +135,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"MySQLWithoutDatabaseName", map[string]string{"DATABASE_URL": "mysql://root@localhost:3306"}, []string{"DATABASE_URL: "}},
 		{"EmptySQLitePath", map[string]string{"DATABASE_URL": "sqlite:"}, []string{"DATABASE_URL: "}},
 		{"BadRolesClaim", map[string]string{"JWT_ROLES_CLAIM": "realm..roles"}, []string{"JWT_ROLES_CLAIM: "}},
+		{"JWKSURLNotHTTP", map[string]string{"JWKS_URL": "file:///etc/keys.json"}, []string{"JWKS_URL: must be an http(s) URL"}},
+		{"JWKSUnreachableAndNoSecret", map[string]string{"JWKS_URL": "http://127.0.0.1:1/jwks.json", "DATABASE_URL": "sqlite::memory:"}, []string{"JWKS_URL: fetching the key set"}},
 		{"SeveralAtOnce", map[string]string{"PORT": "x", "JWT_SECRET": "short"}, []string{"PORT: ", "JWT_SECRET: "}},
 	}
 	for _, tc := range cases {
@@ -175,7 +177,7 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, stderr.String())
 	}
-	v, _ := auth.NewVerifier(testAuth)
+	v, _ := auth.NewVerifier(context.Background(), testAuth)
 	caller, err := v.Verify(context.Background(), strings.TrimSpace(stdout.String()))
 	if err != nil {
 		t.Fatalf("the printed token does not verify: %v", err)

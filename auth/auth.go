@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -30,39 +31,60 @@ const MaxTokenLength = 8 << 10
 // AdminRole is the role that makes a caller an admin.
 const AdminRole = "admin"
 
-// Config says which tokens a Verifier accepts.
+// Config says which tokens a Verifier accepts: HS256 tokens signed with Secret, tokens signed
+// with the keys of the JWKS at JWKSURL (RS256, ES256, EdDSA), or both.
 type Config struct {
-	// Secret is the HS256 key. It must be at least MinSecretLength bytes long.
+	// Secret is the HS256 key. If set, it must be at least MinSecretLength bytes long.
 	Secret []byte
+	// JWKSURL is where an identity provider publishes its public keys.
+	JWKSURL string
 	// Issuer and Audience, when not empty, must match the token's iss and aud.
 	Issuer   string
 	Audience string
 	// RolesClaim names the claim that holds the caller's roles, an array of strings. A dotted
 	// name ("realm_access.roles") reaches into nested objects. Empty means "roles".
 	RolesClaim string
+	// Logger hears of key set fetches that failed. Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Verifier checks bearer tokens.
 type Verifier struct {
-	cfg        Config
-	rolesPath  []string
-	keys       jws.KeyProvider
-	parseOpts  []jwt.ParseOption
-	hmacSecret []byte
+	cfg       Config
+	rolesPath []string
+	jwks      *jwksKeys
+	parseOpts []jwt.ParseOption
 }
 
-// NewVerifier returns a Verifier for cfg.
-func NewVerifier(cfg Config) (*Verifier, error) {
-	if len(cfg.Secret) < MinSecretLength {
+// NewVerifier returns a Verifier for cfg. With a JWKSURL it fetches the key set before it returns,
+// and keeps it fresh until ctx ends; when that first fetch fails it is an error, unless a Secret
+// is configured too, in which case it logs the failure and keeps trying in the background.
+func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
+	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
+		return nil, errors.New("no key: set a secret, a JWKS URL, or both")
+	}
+	if len(cfg.Secret) > 0 && len(cfg.Secret) < MinSecretLength {
 		return nil, fmt.Errorf("the HS256 secret must be at least %d bytes long", MinSecretLength)
 	}
 	if cfg.RolesClaim == "" {
 		cfg.RolesClaim = "roles"
 	}
-	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, "."), hmacSecret: cfg.Secret}
-	v.keys = jws.KeyProviderFunc(v.hmacKey)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, ".")}
+	if cfg.JWKSURL != "" {
+		keys, err := newJWKSKeys(ctx, cfg.JWKSURL, cfg.Logger)
+		if err != nil {
+			if len(cfg.Secret) == 0 {
+				return nil, err
+			}
+			cfg.Logger.Warn("JWKS: the first fetch failed; HS256 tokens work meanwhile, and the fetch is retried", "url", cfg.JWKSURL, "err", err)
+		}
+		v.jwks = keys
+	}
 	v.parseOpts = []jwt.ParseOption{
-		jwt.WithKeyProvider(v.keys),
+		jwt.WithKeyProvider(jws.KeyProviderFunc(v.keyFor)),
 		jwt.WithValidate(true),
 		jwt.WithAcceptableSkew(Skew),
 		jwt.WithRequiredClaim("exp"),
@@ -77,15 +99,37 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
-// hmacKey offers the HS256 secret for a signature whose header says HS256, and nothing for any
-// other. jwx verifies with the algorithm of the key it is given, whatever the header claims; a
-// token that names one algorithm and is signed with another is forged or broken either way.
-func (v *Verifier) hmacKey(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
-	if alg := sig.ProtectedHeaders().Algorithm(); alg != jwa.HS256 {
-		return fmt.Errorf("algorithm %q is not accepted", alg)
+// keyFor offers the one key that may verify a signature, chosen by the algorithm its header names:
+// the secret for HS256, the key set's key with the header's kid for RS256, ES256 and EdDSA, and
+// nothing for any other algorithm, "none" included. jwx verifies with the algorithm of the key it
+// is given, whatever the header claims, so the header's claim is checked here: a token that names
+// one algorithm and is signed with another is forged or broken either way. Keeping HS256 to the
+// secret also defeats the old trick of signing HS256 with a public key's bytes as the secret.
+func (v *Verifier) keyFor(ctx context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	headers := sig.ProtectedHeaders()
+	alg := headers.Algorithm()
+	switch alg {
+	case jwa.HS256:
+		if len(v.cfg.Secret) == 0 {
+			return fmt.Errorf("algorithm %q is not accepted", alg)
+		}
+		sink.Key(jwa.HS256, v.cfg.Secret)
+		return nil
+	case jwa.RS256, jwa.ES256, jwa.EdDSA:
+		if v.jwks == nil {
+			return fmt.Errorf("algorithm %q is not accepted", alg)
+		}
+		key, err := v.jwks.key(ctx, headers.KeyID())
+		if err != nil {
+			return err
+		}
+		if !fits(key, alg) {
+			return fmt.Errorf("key %q does not fit algorithm %q", headers.KeyID(), alg)
+		}
+		sink.Key(alg, key)
+		return nil
 	}
-	sink.Key(jwa.HS256, v.hmacSecret)
-	return nil
+	return fmt.Errorf("algorithm %q is not accepted", alg)
 }
 
 // Verify checks a bearer token and returns the caller it speaks for. Its error's message is fit
@@ -119,6 +163,8 @@ func describe(err error) string {
 		return "the bearer token's audience (aud) is not accepted"
 	case errors.Is(err, jwt.ErrRequiredClaim()):
 		return "the bearer token lacks a required claim (exp and sub are required)"
+	case errors.Is(err, errUnknownKey):
+		return "the bearer token is signed with a key the identity provider does not publish (kid)"
 	}
 	return "the bearer token is invalid"
 }

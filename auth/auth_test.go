@@ -111,7 +111,7 @@ func TestVerify(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Secret = secret
-			v, err := NewVerifier(tc.cfg)
+			v, err := NewVerifier(context.Background(), tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestNewVerifierRefusesShortSecret(t *testing.T) {
-	if _, err := NewVerifier(Config{Secret: []byte(strings.Repeat("s", 31))}); err == nil {
+	if _, err := NewVerifier(context.Background(), Config{Secret: []byte(strings.Repeat("s", 31))}); err == nil {
 		t.Error("a 31-byte secret was accepted")
 	}
 }
@@ -144,7 +144,7 @@ func TestSignRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := NewVerifier(cfg)
+	v, _ := NewVerifier(context.Background(), cfg)
 	caller, err := v.Verify(context.Background(), tok)
 	if err != nil || caller.UserID != "12" || !caller.Admin {
 		t.Errorf("got %+v, %v", caller, err)
@@ -152,7 +152,7 @@ func TestSignRoundTrip(t *testing.T) {
 }
 
 func TestMiddleware(t *testing.T) {
-	v, _ := NewVerifier(Config{Secret: secret})
+	v, _ := NewVerifier(context.Background(), Config{Secret: secret})
 	tok, _ := Sign(Config{Secret: secret}, TokenRequest{Subject: "3", TTL: time.Minute})
 	type outcome struct {
 		caller *models.Caller

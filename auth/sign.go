@@ -16,7 +16,7 @@ type TokenRequest struct {
 	TTL     time.Duration
 }
 
-// Sign returns an HS256 token that a Verifier with the same Config accepts: the subject, the roles
+// Sign returns an HS256 token, signed with cfg.Secret, that a Verifier with the same Config accepts: the subject, the roles
 // under cfg.RolesClaim, iat now, exp after the TTL, and cfg's issuer and audience if set.
 func Sign(cfg Config, req TokenRequest) (string, error) {
 	if len(cfg.Secret) < MinSecretLength {
