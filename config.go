@@ -9,6 +9,7 @@ import (
 
 	"usergraph/auth"
 	"usergraph/database"
+	"usergraph/graph"
 )
 
 // config is the service's configuration, read from the environment.
@@ -16,6 +17,7 @@ type config struct {
 	Port     string
 	Database database.Config
 	Auth     auth.Config
+	GraphQL  graph.Limits
 }
 
 // defaults of the variables the contract gives defaults for.
@@ -61,6 +63,34 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if rc := cfg.Auth.RolesClaim; strings.HasPrefix(rc, ".") || strings.HasSuffix(rc, ".") || strings.Contains(rc, "..") {
 		bad("JWT_ROLES_CLAIM", "must be a claim name, or a dotted path such as realm_access.roles, not %q", rc)
+	}
+
+	cfg.GraphQL = graph.DefaultLimits
+	intVar := func(name string, min int, dst *int) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			bad(name, "must be a whole number of at least %d, not %q", min, v)
+			return
+		}
+		*dst = n
+	}
+	maxBody := int(cfg.GraphQL.MaxBodyBytes)
+	intVar("GRAPHQL_MAX_BODY_BYTES", 1024, &maxBody)
+	cfg.GraphQL.MaxBodyBytes = int64(maxBody)
+	intVar("GRAPHQL_MAX_TOKENS", 100, &cfg.GraphQL.Tokens)
+	intVar("GRAPHQL_MAX_FIELDS", 10, &cfg.GraphQL.Fields)
+	intVar("GRAPHQL_MAX_COMPLEXITY", 10, &cfg.GraphQL.Complexity)
+	intVar("GRAPHQL_MAX_BATCH", 0, &cfg.GraphQL.Batch)
+	if v := getenv("GRAPHQL_INTROSPECTION"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("GRAPHQL_INTROSPECTION", "must be true or false, not %q", v)
+		}
+		cfg.GraphQL.Introspection = on
 	}
 	return cfg, errors.Join(errs...)
 }

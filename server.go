@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Users:    models.NewUserService(db),
 			Verifier: verifier,
 			DB:       sqlDB,
-			GraphQL:  graph.DefaultLimits,
+			GraphQL:  cfg.GraphQL,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "usergraph is serving on http://localhost:%d/ (Playground at /, GraphQL at /graphql)\n", port)
-	logger.Info("serving", "port", port, "database", string(cfg.Database.Dialect))
+	logger.Info("serving", "port", port, "database", string(cfg.Database.Dialect), "graphql_limits", cfg.GraphQL.String())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

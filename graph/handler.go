@@ -25,26 +25,40 @@ import (
 type Limits struct {
 	// MaxBodyBytes bounds a POST body.
 	MaxBodyBytes int64
+	// Tokens bounds how many lexical tokens the parser reads before giving up on a document.
+	Tokens int
+	// Fields bounds how many fields a document selects, fragments counted where they are spread.
+	Fields int
 	// Complexity bounds a document's cost: each field costs 1, users(first: n) multiplies its
 	// selection by n, and each mutation costs MutationCost more.
 	Complexity int
-	// Tokens bounds how many lexical tokens the parser reads before giving up on a document.
-	Tokens int
+	// Batch is how many operations one POST may carry as a JSON array; 0 refuses arrays. Each
+	// operation of a batch is held to the other limits on its own.
+	Batch int
+	// Introspection allows introspection queries, and field suggestions in validation errors.
+	Introspection bool
 }
 
 // DefaultLimits are the limits a server uses unless configured otherwise.
 var DefaultLimits = Limits{
-	MaxBodyBytes: 1 << 20,
-	Complexity:   5000,
-	Tokens:       15000,
+	MaxBodyBytes:  1 << 20,
+	Tokens:        15000,
+	Fields:        1000,
+	Complexity:    5000,
+	Batch:         0,
+	Introspection: true,
 }
+
+// maxErrors is how many errors one response carries at most.
+const maxErrors = 20
 
 // MutationCost is the cost of one mutation field, so that a document cannot pack hundreds of
 // writes into one request: with the default limit, at most a hundred.
 const MutationCost = 50
 
-// NewHandler returns the GraphQL endpoint: POST with a JSON body, GET for queries (never
-// mutations), with a parsed-query cache, automatic persisted queries and the limits given.
+// NewHandler returns the GraphQL endpoint: POST with a JSON body (or, if limits allow, a JSON
+// array of them), GET for queries (never mutations), with a parsed-query cache, automatic
+// persisted queries and the limits given.
 func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) http.Handler {
 	cfg := Config{Resolvers: &Resolver{UserService: users}}
 	cfg.Complexity.Query.Users = func(child int, first *int, _ *string) int {
@@ -61,12 +75,20 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes, maxBatch: limits.Batch})
+	queryCache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(limits.Tokens)
-	srv.Use(extension.Introspection{})
+	if limits.Introspection {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	// After persisted queries, which may supply the document it counts.
+	srv.Use(fieldLimit{max: limits.Fields, tokens: limits.Tokens, cache: queryCache})
 	srv.Use(extension.FixedComplexityLimit(limits.Complexity))
+	srv.Use(errorCap{max: maxErrors})
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
 	return srv

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -25,6 +26,7 @@ const CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 // back and gives no code.
 type jsonPOST struct {
 	maxBytes int64
+	maxBatch int
 }
 
 var _ graphql.Transport = jsonPOST{}
@@ -41,11 +43,10 @@ func (jsonPOST) Supports(r *http.Request) bool {
 
 // Do runs the request.
 func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ctx := r.Context()
 	w.Header().Set("Content-Type", "application/json")
 	start := graphql.Now()
-	var params graphql.RawParams
-	switch err := jsonbody.Decode(w, r, t.maxBytes, &params); err {
+	body, err := jsonbody.Read(w, r, t.maxBytes)
+	switch err {
 	case nil:
 	case jsonbody.ErrTooLarge:
 		writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
@@ -54,27 +55,68 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	case jsonbody.ErrNotUTF8:
 		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), err.Error())
 		return
-	case jsonbody.ErrAborted:
-		return // nobody is left to answer
 	default:
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput),
-			`the request body must be one JSON object: {"query": "...", "variables": {...}}`)
+		return // the client went away mid-body: nobody is left to answer
+	}
+	if t.maxBatch > 0 && jsonbody.IsArray(body) {
+		t.doBatch(w, r, exec, body, start)
 		return
 	}
+	var params graphql.RawParams
+	if err := jsonbody.Unmarshal(body, &params); err != nil {
+		msg := `the request body must be one JSON object: {"query": "...", "variables": {...}}`
+		if jsonbody.IsArray(body) {
+			msg = "batches (JSON arrays of requests) are not accepted: send one request per POST"
+		}
+		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), msg)
+		return
+	}
+	resp, status := t.execute(r, exec, &params, start)
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+	}
+	writeResponse(w, resp)
+}
+
+// doBatch runs each request of a JSON array in turn and answers with the array of their
+// responses, in order.
+func (t jsonPOST) doBatch(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, body []byte, start time.Time) {
+	var batch []graphql.RawParams
+	if err := jsonbody.Unmarshal(body, &batch); err != nil || len(batch) == 0 {
+		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), "a batch must be a non-empty JSON array of request objects")
+		return
+	}
+	if len(batch) > t.maxBatch {
+		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), fmt.Sprintf("a batch holds at most %d requests, not %d", t.maxBatch, len(batch)))
+		return
+	}
+	responses := make([]*graphql.Response, len(batch))
+	for i := range batch {
+		responses[i], _ = t.execute(r, exec, &batch[i], start)
+	}
+	b, err := json.Marshal(responses)
+	if err != nil {
+		panic(fmt.Errorf("encoding a GraphQL batch response: %w", err))
+	}
+	w.Write(b)
+}
+
+// execute runs one request and returns its response and HTTP status.
+func (t jsonPOST) execute(r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, start time.Time) (*graphql.Response, int) {
+	ctx := r.Context()
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-
-	opCtx, errs := exec.CreateOperationContext(ctx, &params)
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
+		status := http.StatusOK
 		// As gqlgen's own transports: a document that does not parse or validate is 422.
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			w.WriteHeader(http.StatusUnprocessableEntity)
+			status = http.StatusUnprocessableEntity
 		}
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
-		return
+		return exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs), status
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeResponse(w, responses(ctx))
+	return responses(ctx), http.StatusOK
 }
 
 func writeRequestError(w http.ResponseWriter, status int, code, message string) {

@@ -27,20 +27,36 @@ var (
 // Decode reads r's body, of at most limit bytes, and decodes it into v, numbers as json.Number.
 // Its errors are the ones above.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body, err := Read(w, r, limit)
+	if err != nil {
+		return err
+	}
+	return Unmarshal(body, v)
+}
+
+// Read reads r's body, of at most limit bytes, and checks that it is UTF-8. Errors: ErrTooLarge,
+// ErrAborted, ErrNotUTF8.
+func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		return ErrTooLarge
+		return nil, ErrTooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return ErrTooLarge
+			return nil, ErrTooLarge
 		}
-		return ErrAborted
+		return nil, ErrAborted
 	}
 	if !utf8.Valid(body) {
-		return ErrNotUTF8
+		return nil, ErrNotUTF8
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	return body, nil
+}
+
+// Unmarshal decodes exactly one JSON value from data into v, numbers as json.Number, with nothing
+// but white space after it. Errors: ErrNotJSON.
+func Unmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return ErrNotJSON
@@ -49,4 +65,11 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 		return ErrNotJSON
 	}
 	return nil
+}
+
+// IsArray reports whether data holds a JSON array, judging by its first character that is not
+// white space.
+func IsArray(data []byte) bool {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '['
 }
