@@ -40,7 +40,13 @@ type testServer struct {
 }
 
 // newTestServer serves NewServer, as run builds it, on the database at databaseURL.
-func newTestServer(t *testing.T, databaseURL string) *testServer {
+func newTestServer(t testing.TB, databaseURL string) *testServer {
+	t.Helper()
+	return newTestServerWith(t, databaseURL, testAuth, graph.DefaultLimits)
+}
+
+// newTestServerWith is newTestServer with other token settings and GraphQL limits.
+func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, limits graph.Limits) *testServer {
 	t.Helper()
 	cfg, err := database.ParseURL(databaseURL)
 	if err != nil {
@@ -51,7 +57,9 @@ func newTestServer(t *testing.T, databaseURL string) *testServer {
 		t.Fatal(err)
 	}
 	sqlDB, _ := db.DB()
-	verifier, err := auth.NewVerifier(context.Background(), testAuth)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	verifier, err := auth.NewVerifier(ctx, authCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +70,7 @@ func newTestServer(t *testing.T, databaseURL string) *testServer {
 		Users:    models.NewUserService(db),
 		Verifier: verifier,
 		DB:       sqlDB,
-		GraphQL:  graph.DefaultLimits,
+		GraphQL:  limits,
 	}))
 	t.Cleanup(func() {
 		srv.Close()

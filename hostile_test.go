@@ -1,0 +1,423 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"usergraph/auth"
+	"usergraph/graph"
+	"usergraph/internal/dbtest"
+)
+
+// What an attacker probing an update-user endpoint tries first (OWASP API Security Top 10:
+// broken authentication, broken object level authorization, mass assignment, unrestricted
+// resource consumption), through both edges. Every case asserts the answer and that the
+// database did not change.
+
+// unchanged fails the test if the user's stored row differs from before.
+func (s *testServer) unchanged(t testing.TB, id string, before any) {
+	t.Helper()
+	if after := s.stored(t, id); fmt.Sprint(*after) != fmt.Sprint(before) {
+		t.Errorf("the stored user changed:\n got %+v\nwant %+v", *after, before)
+	}
+}
+
+func TestHostileTokens(t *testing.T) {
+	t.Parallel()
+	// An identity provider with one RSA key, beside the HS256 secret.
+	rsaRaw, _ := rsa.GenerateKey(rand.Reader, 2048)
+	idpKey, _ := jwk.FromRaw(rsaRaw)
+	idpKey.Set(jwk.KeyIDKey, "idp-1")
+	idpPublic, _ := idpKey.PublicKey()
+	jwksBody, _ := json.Marshal(map[string]any{"keys": []any{idpPublic}})
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwksBody) }))
+	defer idp.Close()
+	lured := atomic.Int64{}
+	lure := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { lured.Add(1) }))
+	defer lure.Close()
+
+	authCfg := auth.Config{Secret: []byte(testSecret), JWKSURL: idp.URL, Issuer: "https://id.example.com", Audience: "usergraph", RolesClaim: "roles"}
+	der, _ := x509.MarshalPKIXPublicKey(&rsaRaw.PublicKey)
+	publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	strangerRaw, _ := rsa.GenerateKey(rand.Reader, 2048)
+
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServerWith(t, databaseURL, authCfg, graph.DefaultLimits)
+		valid := map[string]any{"iss": "https://id.example.com", "aud": "usergraph", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		s.adminToken = mint(t, jwa.RS256, idpKey, map[string]any{"sub": "admin", "roles": []string{"admin"}, "iss": valid["iss"], "aud": valid["aud"], "exp": valid["exp"]}, nil)
+		u := s.createUser(t, uniq("victim"), uniq("victim")+"@example.com")
+		valid["sub"] = u.ID
+		with := func(changes map[string]any) map[string]any {
+			c := map[string]any{}
+			for k, v := range valid {
+				c[k] = v
+			}
+			for k, v := range changes {
+				if v == nil {
+					delete(c, k)
+				} else {
+					c[k] = v
+				}
+			}
+			return c
+		}
+		good := mint(t, jwa.RS256, idpKey, valid, nil)
+		if r := s.updateUser(t, good, u.ID, map[string]any{"username": uniq("accepted")}); r.code() != "" {
+			t.Fatalf("a valid token was refused: %+v", r.Errors)
+		}
+		parts := strings.Split(good, ".")
+		adminPayload := base64.RawURLEncoding.EncodeToString([]byte(mustJSON(with(map[string]any{"sub": "admin", "roles": []string{"admin"}}))))
+
+		cases := []struct {
+			name          string
+			authorization string
+		}{
+			{"AlgNone", "Bearer " + unsigned(map[string]any{"alg": "none"}, valid)},
+			{"HS256SignedWithThePublicKey", "Bearer " + mint(t, jwa.HS256, publicPEM, valid, map[string]any{"kid": "idp-1"})},
+			{"TamperedPayload", "Bearer " + parts[0] + "." + adminPayload + "." + parts[2]},
+			{"Expired", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}), nil)},
+			{"NotBeforeInTheFuture", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"nbf": time.Now().Add(time.Minute).Unix()}), nil)},
+			{"NoExp", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"exp": nil}), nil)},
+			{"WrongIssuer", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"iss": "https://evil.example.com"}), nil)},
+			{"WrongAudience", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"aud": "billing"}), nil)},
+			{"UnknownKid", "Bearer " + mint(t, jwa.RS256, strangerKey(t, strangerRaw, "idp-2"), valid, nil)},
+			{"JKUToAttackersKeys", "Bearer " + mint(t, jwa.RS256, strangerKey(t, strangerRaw, "lured-1"), valid, map[string]any{"jku": lure.URL})},
+			{"X5UToAttackersCertificate", "Bearer " + mint(t, jwa.RS256, strangerKey(t, strangerRaw, "lured-2"), valid, map[string]any{"x5u": lure.URL})},
+			{"EmptyBearer", "Bearer "},
+			{"AnotherScheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:admin"))},
+			{"SixteenKiBToken", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"pad": strings.Repeat("p", 16<<10)}), nil)},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := *s.stored(t, u.ID)
+
+				body := mustJSON(map[string]any{"query": updateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{"username": "hijacked"}}})
+				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", tc.authorization)
+				if r := doGraphQL(t, req); r.code() != "UNAUTHENTICATED" {
+					t.Errorf("GraphQL: %q, want UNAUTHENTICATED", r.code())
+				}
+
+				h := http.Header{"Content-Type": {"application/json"}, "Authorization": {tc.authorization}}
+				r := s.rest(t, http.MethodPut, "/users/"+u.ID, h, `{"username": "hijacked"}`)
+				if r.Status != 401 || r.problem(t).Code != "UNAUTHENTICATED" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("REST: %d %s %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+		if n := lured.Load(); n != 0 {
+			t.Errorf("the server a jku/x5u header named was asked %d times", n)
+		}
+	})
+}
+
+// mint signs claims with key and alg, with extra protected headers.
+func mint(t testing.TB, alg jwa.SignatureAlgorithm, key any, claims, headers map[string]any) string {
+	t.Helper()
+	tok := jwt.New()
+	for k, v := range claims {
+		if err := tok.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := jws.NewHeaders()
+	for k, v := range headers {
+		h.Set(k, v)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(alg, key, jws.WithProtectedHeaders(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
+
+func strangerKey(t testing.TB, raw *rsa.PrivateKey, kid string) jwk.Key {
+	k, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Set(jwk.KeyIDKey, kid)
+	return k
+}
+
+// unsigned builds a compact token with an empty signature.
+func unsigned(header, claims map[string]any) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(mustJSON(header))) + "." + enc.EncodeToString([]byte(mustJSON(claims))) + "."
+}
+
+// Broken object level authorization: a user reaching for another user's record, through every
+// operation and both edges.
+func TestObjectLevelAuthorization(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		victim, _ := s.newUser(t)
+		_, attacker := s.newUser(t)
+		before := *s.stored(t, victim.ID)
+		graphqlCases := []struct{ name, query string }{
+			{"GraphQLUpdate", updateMutation},
+			{"GraphQLRead", `query($id: ID!) { user(id: $id) { id email } }`},
+			{"GraphQLDelete", `mutation($id: ID!) { deleteUser(id: $id) }`},
+			{"GraphQLList", `{ users { edges { node { id email } } } }`},
+		}
+		for _, tc := range graphqlCases {
+			t.Run(tc.name, func(t *testing.T) {
+				vars := map[string]any{"id": victim.ID, "in": map[string]any{"email": "attacker@example.com"}}
+				if !strings.Contains(tc.query, "$in") {
+					delete(vars, "in")
+				}
+				if !strings.Contains(tc.query, "$id") {
+					vars = nil
+				}
+				r := s.graphql(t, attacker, tc.query, vars)
+				if r.code() != "FORBIDDEN" {
+					t.Errorf("%q, want FORBIDDEN", r.code())
+				}
+				for name, data := range r.Data {
+					if strings.Contains(string(data), victim.Email) {
+						t.Errorf("data.%s leaks the victim's email: %s", name, data)
+					}
+				}
+				s.unchanged(t, victim.ID, before)
+			})
+		}
+		for _, method := range []string{http.MethodPut, http.MethodGet} {
+			t.Run("REST"+method, func(t *testing.T) {
+				h := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + attacker}}
+				r := s.rest(t, method, "/users/"+victim.ID, h, `{"email": "attacker@example.com"}`)
+				if r.Status != 401 || r.problem(t).Code != "FORBIDDEN" || strings.Contains(string(r.Body), victim.Email) {
+					t.Errorf("got %d %s", r.Status, r.Body)
+				}
+				s.unchanged(t, victim.ID, before)
+			})
+		}
+	})
+}
+
+// Mass assignment: fields a client may not set, slipped into an update.
+func TestMassAssignment(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		for _, field := range []string{"id", "version", "role", "roles", "admin", "createdAt", "created_at", "updatedAt", "username_key", "email_key"} {
+			t.Run("REST_"+field, func(t *testing.T) {
+				u, own := s.newUser(t)
+				before := *s.stored(t, u.ID)
+				r := s.put(t, own, u.ID, fmt.Sprintf(`{"username": %q, %q: %s}`, uniq("mass"), field, `"99"`))
+				if p := r.problem(t); r.Status != 400 || p.Code != "BAD_USER_INPUT" || !strings.Contains(strings.Join(p.fields(), ","), field) {
+					t.Errorf("got %d %s", r.Status, r.Body)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+			t.Run("GraphQL_"+field, func(t *testing.T) {
+				u, own := s.newUser(t)
+				before := *s.stored(t, u.ID)
+				// In the document itself, and smuggled in through a variable.
+				literal := fmt.Sprintf(`mutation { updateUser(id: %q, input: {username: %q, %s: "99"}) { id } }`, u.ID, uniq("mass"), strings.ReplaceAll(field, "_", ""))
+				if r := s.graphql(t, own, literal, nil); r.code() != "GRAPHQL_VALIDATION_FAILED" {
+					t.Errorf("in the document: %q", r.code())
+				}
+				if r := s.updateUser(t, own, u.ID, map[string]any{"username": uniq("mass"), field: "99"}); r.code() != "GRAPHQL_VALIDATION_FAILED" {
+					t.Errorf("in a variable: %q", r.code())
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+	})
+}
+
+// Unrestricted resource consumption: documents and bodies built to cost the server much more than
+// they cost the client. Each is refused with a small answer, little memory and no write.
+func TestResourceLimits(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		u, own := s.newUser(t)
+		query := func(q string) string { return mustJSON(map[string]any{"query": q}) }
+		aliased := func(n int) string {
+			var b strings.Builder
+			b.WriteString("mutation {")
+			for i := range n {
+				fmt.Fprintf(&b, ` u%d: updateUser(id: "%s", input: {username: "alias%d"}) { id }`, i, u.ID, i)
+			}
+			return query(b.String() + "}")
+		}
+		cases := []struct {
+			name       string
+			body       string
+			chunked    bool
+			wantStatus int
+			wantCode   string
+		}{
+			{"AThousandAliasedMutations", aliased(1000), false, 422, "GRAPHQL_PARSE_FAILED"},
+			{"AHundredAliasedMutations", aliased(100), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"DeepNesting", query("{" + strings.Repeat("... on Query {", 5000) + " me { id } " + strings.Repeat("}", 5000) + "}"), false, 422, "GRAPHQL_PARSE_FAILED"},
+			{"OneFieldRepeated5000Times", query("{ me { " + strings.Repeat("id ", 5000) + "} }"), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"OneFieldRepeatedThroughFragments", query("{ me { ...A ...A ...A ...A ...A ...A ...A ...A } } fragment A on User { ...B ...B ...B ...B ...B ...B ...B ...B } fragment B on User { ...C ...C ...C ...C ...C ...C ...C ...C } fragment C on User { id id id id id id id id }"), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"AHundredThousandDirectives", query("{ me" + strings.Repeat(" @a", 100000) + " { id } }"), false, 422, "GRAPHQL_PARSE_FAILED"},
+			{"ThousandsOfUnknownDirectives", query("{ me" + strings.Repeat(" @nope", 3000) + " { id } }"), false, 422, "GRAPHQL_VALIDATION_FAILED"},
+			{"TenMiBBody", query("{ me { id } }" + strings.Repeat(" ", 10<<20)), false, 413, "PAYLOAD_TOO_LARGE"},
+			{"TenMiBChunkedBody", query("{ me { id } }" + strings.Repeat(" ", 10<<20)), true, 413, "PAYLOAD_TOO_LARGE"},
+			{"BatchArray", "[" + strings.Repeat(query(`mutation { updateUser(id: "`+u.ID+`", input: {username: "batched"}) { id } }`)+",", 99) + query("{ me { id } }") + "]", false, 400, "BAD_USER_INPUT"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := *s.stored(t, u.ID)
+				var body io.Reader = strings.NewReader(tc.body)
+				if tc.chunked {
+					body = io.MultiReader(body) // unknown length: sent chunked
+				}
+				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", body)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+own)
+
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				answer, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				runtime.ReadMemStats(&m1)
+
+				var r gqlResponse
+				json.Unmarshal(answer, &r)
+				if resp.StatusCode != tc.wantStatus || r.code() != tc.wantCode {
+					t.Errorf("got %d %q, want %d %q: %.300s", resp.StatusCode, r.code(), tc.wantStatus, tc.wantCode, answer)
+				}
+				if len(answer) > 8<<10 {
+					t.Errorf("the answer is %d bytes, %d errors", len(answer), len(r.Errors))
+				}
+				// Allocation totals do not depend on the machine's speed. The client's copy of
+				// a 10 MiB body is counted too; the server reads at most 1 MiB of it.
+				if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 64<<20 {
+					t.Errorf("%d MiB allocated to refuse it", alloc>>20)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+	})
+}
+
+// Bytes that are not UTF-8, anywhere in a request, are refused as BAD_USER_INPUT and never stored
+// as replacement characters; nor are escaped lone surrogates, which decode to U+FFFD.
+func TestEncoding(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		restBodies := map[string]string{
+			"InValue":                 "{\"username\": \"ab\xffcd\"}",
+			"InEmail":                 "{\"email\": \"a\xc3@example.com\"}",
+			"InKey":                   "{\"user\xffname\": \"abcd\"}",
+			"TruncatedSequence":       "{\"username\": \"abc\xe2\x82\"}",
+			"EscapedLoneSurrogate":    `{"username": "ab\udc00cd"}`,
+			"EscapedSurrogateInEmail": `{"email": "a\ud800b@example.com"}`,
+		}
+		for name, body := range restBodies {
+			t.Run("REST"+name, func(t *testing.T) {
+				u, own := s.newUser(t)
+				before := *s.stored(t, u.ID)
+				r := s.put(t, own, u.ID, body)
+				if r.Status != 400 || r.problem(t).Code != "BAD_USER_INPUT" {
+					t.Errorf("got %d %s", r.Status, r.Body)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+		for name, mangle := range map[string]func(id string) string{
+			"InVariables": func(id string) string {
+				return `{"query": "` + strings.ReplaceAll(updateMutation, `"`, `\"`) + `", "variables": {"id": "` + id + `", "in": {"username": "ab` + "\xff" + `cd"}}}`
+			},
+			"InDocument": func(id string) string {
+				return `{"query": "mutation { updateUser(id: \"` + id + `\", input: {username: \"ab` + "\xfe" + `cd\"}) { id } }"}`
+			},
+			"EscapedLoneSurrogateInEmail": func(id string) string {
+				return `{"query": "` + strings.ReplaceAll(updateMutation, `"`, `\"`) + `", "variables": {"id": "` + id + `", "in": {"email": "a\udfffb@example.com"}}}`
+			},
+		} {
+			t.Run("GraphQL"+name, func(t *testing.T) {
+				u, own := s.newUser(t)
+				before := *s.stored(t, u.ID)
+				if r := s.postGraphQL(t, own, []byte(mangle(u.ID))); r.code() != "BAD_USER_INPUT" {
+					t.Errorf("got %d %q: %+v", r.Status, r.code(), r.Errors)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+	})
+}
+
+// The limits are the operator's to set: introspection off, batches on.
+func TestConfigurableLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("IntrospectionOff", func(t *testing.T) {
+		limits := graph.DefaultLimits
+		limits.Introspection = false
+		s := newTestServerWith(t, dbtest.SQLiteURL(t), testAuth, limits)
+		_, own := s.newUser(t)
+		if r := s.graphql(t, own, `{ __schema { types { name } } }`, nil); r.code() == "" {
+			t.Error("introspection answered")
+		}
+		r := s.graphql(t, own, `{ me { usernam } }`, nil)
+		if r.code() != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(r.Errors[0].Message, "Did you mean") {
+			t.Errorf("got %q %q", r.code(), r.Errors[0].Message)
+		}
+	})
+	t.Run("IntrospectionOnByDefault", func(t *testing.T) {
+		s := newTestServer(t, dbtest.SQLiteURL(t))
+		_, own := s.newUser(t)
+		if r := s.graphql(t, own, `{ __schema { types { name } } }`, nil); r.code() != "" {
+			t.Errorf("introspection refused: %+v", r.Errors)
+		}
+		r := s.graphql(t, own, `{ me { usernam } }`, nil)
+		if !strings.Contains(r.Errors[0].Message, "Did you mean") {
+			t.Errorf("no suggestion: %q", r.Errors[0].Message)
+		}
+	})
+	t.Run("BatchesWhenEnabled", func(t *testing.T) {
+		limits := graph.DefaultLimits
+		limits.Batch = 2
+		s := newTestServerWith(t, dbtest.SQLiteURL(t), testAuth, limits)
+		u, own := s.newUser(t)
+		two := `[{"query": "{ me { id } }"}, {"query": "mutation { updateUser(id: \"` + u.ID + `\", input: {username: \"batched\"}) { username } }"}]`
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(two))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+own)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answers []gqlResponse
+		json.NewDecoder(resp.Body).Decode(&answers)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(answers) != 2 || !strings.Contains(string(answers[0].Data["me"]), u.ID) || !strings.Contains(string(answers[1].Data["updateUser"]), "batched") {
+			t.Errorf("got %d %+v", resp.StatusCode, answers)
+		}
+		three := `[{"query": "{ me { id } }"}, {"query": "{ me { id } }"}, {"query": "{ me { id } }"}]`
+		if r := s.postGraphQL(t, own, []byte(three)); r.Status != 400 || r.code() != "BAD_USER_INPUT" {
+			t.Errorf("a batch over the limit: %d %q", r.Status, r.code())
+		}
+	})
+}
