@@ -9,12 +9,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
+	"usergraph/telemetry"
 )
 
 // BenchmarkUpdateUser measures one update three ways on each database: PUT /users/{id} through the
@@ -52,11 +54,13 @@ func benchmarkUpdateUser(b *testing.B, databaseURL string) {
 	verifier, _ := auth.NewVerifier(context.Background(), testAuth)
 	users := models.NewUserService(db)
 	handler := NewServer(deps{
-		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Users:    users,
-		Verifier: verifier,
-		DB:       sqlDB,
-		GraphQL:  graph.DefaultLimits,
+		Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Users:          users,
+		Verifier:       verifier,
+		DB:             sqlDB,
+		Metrics:        telemetry.NewMetrics(sqlDB),
+		GraphQL:        graph.DefaultLimits,
+		RequestTimeout: 10 * time.Second,
 	})
 
 	admin := models.ContextWithCaller(context.Background(), &models.Caller{UserID: "admin", Admin: true})

@@ -22,6 +22,7 @@ import (
 	"usergraph/database"
 	"usergraph/graph"
 	"usergraph/models"
+	"usergraph/telemetry"
 )
 
 // testSecret is the HS256 key of the test servers.
@@ -64,13 +65,15 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	logger := newLogger(logs, slog.LevelInfo)
 	srv := httptest.NewServer(NewServer(deps{
-		Logger:   logger,
-		Users:    models.NewUserService(db),
-		Verifier: verifier,
-		DB:       sqlDB,
-		GraphQL:  limits,
+		Logger:         logger,
+		Users:          models.NewUserService(db),
+		Verifier:       verifier,
+		DB:             sqlDB,
+		Metrics:        telemetry.NewMetrics(sqlDB),
+		GraphQL:        limits,
+		RequestTimeout: 10 * time.Second,
 	}))
 	t.Cleanup(func() {
 		srv.Close()
@@ -282,4 +285,23 @@ func signClaims(t testing.TB, claims map[string]any) string {
 		t.Fatal(err)
 	}
 	return string(signed)
+}
+
+// openDB opens the database at databaseURL directly, as the service does, for a test to look at.
+func openDB(t testing.TB, databaseURL string) *gorm.DB {
+	t.Helper()
+	cfg, err := database.ParseURL(databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	return db
 }

@@ -2,6 +2,7 @@
 //
 //	usergraph                                     serve (configured by environment variables)
 //	usergraph token -sub ID [-roles admin] [-ttl 1h]   print a signed access token
+//	usergraph healthcheck                         exit 0 if the server on PORT is ready
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"usergraph/graph"
 	"usergraph/models"
 	"usergraph/rest"
+	"usergraph/telemetry"
 )
 
 func main() {
@@ -51,8 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[1] {
 		case "token":
 			return runToken(args[2:], getenv, stdout, stderr)
+		case "healthcheck":
+			return runHealthcheck(getenv)
 		default:
-			return fmt.Errorf("unknown command %q: run with no arguments to serve, or \"token -h\"", args[1])
+			return fmt.Errorf("unknown command %q: run with no arguments to serve, \"token -h\" or \"healthcheck\"", args[1])
 		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -62,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger := newLogger(stderr, cfg.LogLevel)
 
 	cfg.Auth.Logger = logger
 	if len(cfg.Auth.Secret) == 0 && cfg.Auth.JWKSURL == "" {
@@ -80,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("JWKS_URL: %w", err)
 	}
 
-	db, err := database.Open(ctx, cfg.Database)
+	db, err := database.Connect(ctx, cfg.Database, cfg.ConnectTimeout, logger)
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}
@@ -92,11 +96,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	srv := &http.Server{
 		Handler: NewServer(deps{
-			Logger:   logger,
-			Users:    models.NewUserService(db),
-			Verifier: verifier,
-			DB:       sqlDB,
-			GraphQL:  cfg.GraphQL,
+			Logger:         logger,
+			Users:          models.NewUserService(db),
+			Verifier:       verifier,
+			DB:             sqlDB,
+			Metrics:        telemetry.NewMetrics(sqlDB),
+			GraphQL:        cfg.GraphQL,
+			RequestTimeout: cfg.RequestTimeout,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -128,37 +134,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// newLogger returns the service's logger: JSON lines, each with the request ID of its request.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
 // deps are what the service's handlers need. run fills them in once, at start-up.
 type deps struct {
 	Logger   *slog.Logger
 	Users    *models.UserService
 	Verifier *auth.Verifier
 	// DB answers readiness probes.
-	DB pinger
+	DB      pinger
+	Metrics *telemetry.Metrics
 	// GraphQL bounds what one GraphQL request may ask.
 	GraphQL graph.Limits
+	// RequestTimeout bounds the work of one API request, so that none hangs on a database that
+	// has stopped answering.
+	RequestTimeout time.Duration
 }
 
 // NewServer returns the service's HTTP handler.
 func NewServer(d deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return mux
+	return telemetry.Middleware(d.Logger, d.Metrics)(mux)
 }
 
 // addRoutes is every route the service has.
 func addRoutes(mux *http.ServeMux, d deps) {
-	authenticated := d.Verifier.Middleware
-	gql := authenticated(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
+	api := func(h http.Handler) http.Handler { return withDeadline(d.RequestTimeout, d.Verifier.Middleware(h)) }
+	gql := api(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
 	mux.Handle("GET /{$}", playground.Handler("usergraph", "/graphql"))
 	mux.Handle("/graphql", gql)
 	mux.Handle("/query", gql)
-	mux.Handle("GET /users/{id}", authenticated(rest.GetUser(d.Users, d.Logger)))
-	mux.Handle("PUT /users/{id}", authenticated(rest.UpdateUser(d.Users, d.Logger)))
+	mux.Handle("GET /users/{id}", api(rest.GetUser(d.Users, d.Logger)))
+	mux.Handle("PUT /users/{id}", api(rest.UpdateUser(d.Users, d.Logger)))
 	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut))
 	mux.Handle("GET /openapi.yaml", rest.OpenAPI())
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(d.DB))
+	mux.Handle("GET /metrics", d.Metrics.Handler())
+}
+
+// withDeadline gives each request a deadline; database calls give up when it passes, and the
+// request is answered SERVICE_UNAVAILABLE.
+func withDeadline(timeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // pinger is what readiness needs of the database.
@@ -192,6 +218,22 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"status": text})
+}
+
+// runHealthcheck is the healthcheck command, for container health checks in images that have
+// no curl: it asks the server on PORT whether it is ready, and fails unless it is.
+func runHealthcheck(getenv func(string) string) error {
+	port := valueOr(getenv("PORT"), "8080")
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /readyz answered %s", resp.Status)
+	}
+	return nil
 }
 
 // runToken is the token command: it prints a token signed with JWT_SECRET.

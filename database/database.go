@@ -8,6 +8,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -38,6 +39,10 @@ type Config struct {
 	// Memory is true for an in-memory SQLite database, which lives exactly as long as its one
 	// connection.
 	Memory bool
+	// Pool settings, for MySQL; SQLite's pool is fixed by what SQLite can do.
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
 }
 
 // ParseURL parses a DATABASE_URL: "sqlite:PATH" (PATH may be ":memory:", and may end in
@@ -158,10 +163,42 @@ func configurePool(db *sql.DB, cfg Config) {
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(4)
 	default:
-		db.SetMaxOpenConns(32)
-		db.SetMaxIdleConns(32)
-		db.SetConnMaxLifetime(30 * time.Minute)
+		db.SetMaxOpenConns(valueOr(cfg.MaxOpenConns, 32))
+		db.SetMaxIdleConns(valueOr(cfg.MaxIdleConns, valueOr(cfg.MaxOpenConns, 32)))
+		db.SetConnMaxLifetime(time.Duration(valueOr(int64(cfg.ConnMaxLifetime), int64(30*time.Minute))))
 		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+}
+
+func valueOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
+
+// Connect opens the database as Open does, retrying with backoff for as long as timeout while
+// the database cannot be reached: in a deployment the service often starts before its database
+// is ready. Any other failure (bad credentials, an unknown database) ends it at once.
+func Connect(ctx context.Context, cfg Config, timeout time.Duration, logger *slog.Logger) (*gorm.DB, error) {
+	deadline := time.Now().Add(timeout)
+	wait := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		db, err := Open(ctx, cfg)
+		if err == nil || !IsUnavailable(err) {
+			return db, err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("the database did not answer within %s: %w", timeout, err)
+		}
+		logger.Warn("the database does not answer yet; retrying", "attempt", attempt, "retry_in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
 	}
 }
 

@@ -72,7 +72,8 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	cfg.Complexity.Mutation.UpdateUser = func(child int, _ string, _ model.UpdateUserInput) int { return MutationCost + child }
 	cfg.Complexity.Mutation.DeleteUser = func(child int, _ string) int { return MutationCost + child }
 
-	srv := handler.New(NewExecutableSchema(cfg))
+	schema := NewExecutableSchema(cfg)
+	srv := handler.New(schema)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes, maxBatch: limits.Batch})
@@ -89,6 +90,7 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	srv.Use(fieldLimit{max: limits.Fields, tokens: limits.Tokens, cache: queryCache})
 	srv.Use(extension.FixedComplexityLimit(limits.Complexity))
 	srv.Use(errorCap{max: maxErrors})
+	srv.Use(newOperationReporter(schema.Schema()))
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
 	return srv

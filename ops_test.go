@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"usergraph/internal/dbtest"
+)
+
+// What an operator reads: the metrics and the log lines, asserted by content.
+func TestMetricsAndLogs(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, dbtest.SQLiteURL(t))
+	u, own := s.newUser(t)
+	_, other := s.newUser(t)
+
+	send := func(method, path, bearer, requestID, body string) *http.Response {
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		if requestID != "" {
+			req.Header.Set("X-Request-ID", requestID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	secretEmail := "private.person@example.com"
+	gql := func(operationName, query string) string {
+		return mustJSON(map[string]any{"operationName": operationName, "query": query})
+	}
+	update := fmt.Sprintf(`mutation Rename%s { updateUser(id: "%s", input: {email: "%s"}) { id } }`, u.ID, u.ID, secretEmail)
+
+	if resp := send("PUT", "/users/"+u.ID, own, "trace-abc.123", `{"username": "metered"}`); resp.StatusCode != 200 || resp.Header.Get("X-Request-ID") != "trace-abc.123" {
+		t.Errorf("PUT: %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
+	}
+	if resp := send("POST", "/graphql", own, "", gql("Rename"+u.ID, update)); resp.StatusCode != 200 || len(resp.Header.Get("X-Request-ID")) != 24 {
+		t.Errorf("GraphQL: %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
+	}
+	send("POST", "/graphql", other, "", gql("Rename"+u.ID, update))                        // FORBIDDEN
+	send("POST", "/graphql", own, "", gql("Probe", `{ me { id } nosuchfield123 { id } }`)) // invalid
+	if resp := send("GET", "/users/"+u.ID, own, "bad id with spaces\u00e9", ""); resp.Header.Get("X-Request-ID") == "bad id with spaces\u00e9" {
+		t.Error("an insane X-Request-ID was echoed")
+	}
+	send("BREW", "/users/"+u.ID, own, "", "")
+	send("GET", "/no/such/path/"+u.ID, "", "", "")
+
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metrics := string(raw)
+	for _, want := range []string{
+		`usergraph_http_requests_total{method="PUT",route="PUT /users/{id}",status="200"} 1`,
+		`usergraph_http_requests_total{method="GET",route="GET /users/{id}",status="200"} 1`,
+		`usergraph_http_requests_total{method="POST",route="/graphql",status="200"} 4`,
+		`usergraph_http_requests_total{method="POST",route="/graphql",status="422"} 1`,
+		`usergraph_http_requests_total{method="other",route="/users/{id}",status="405"} 1`,
+		`usergraph_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`usergraph_http_request_duration_seconds_count{method="PUT",route="PUT /users/{id}"} 1`,
+		`usergraph_graphql_operations_total{code="OK",operation="updateUser"} 1`,
+		`usergraph_graphql_operations_total{code="FORBIDDEN",operation="updateUser"} 1`,
+		`usergraph_graphql_operations_total{code="GRAPHQL_VALIDATION_FAILED",operation="none"} 1`,
+		`usergraph_graphql_operations_total{code="OK",operation="createUser"} 2`,
+		`go_sql_max_open_connections{db_name="usergraph"} 4`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// No label may take unbounded values: no user ID, raw path or client-chosen name.
+	for _, leak := range []string{"/users/" + u.ID, "/no/such/path", "Rename" + u.ID, "Probe", "BREW", "nosuchfield123", "trace-abc"} {
+		if strings.Contains(metrics, leak) {
+			t.Errorf("/metrics holds %q", leak)
+		}
+	}
+
+	// One JSON line per request, with what an operator needs and nothing a client should keep.
+	var lines []map[string]any
+	scanner := bufio.NewScanner(strings.NewReader(s.log.String()))
+	for scanner.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
+			t.Fatalf("a log line is not JSON: %s", scanner.Text())
+		}
+		if line["msg"] == "request" {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) != 9 { // the two newUser calls, and the seven requests above
+		t.Errorf("%d request lines, want 9:\n%s", len(lines), s.log.String())
+	}
+	var sawPUT, sawForbidden bool
+	for _, l := range lines {
+		for _, field := range []string{"method", "route", "status", "duration_ms", "request_id"} {
+			if _, ok := l[field]; !ok {
+				t.Errorf("line without %s: %v", field, l)
+			}
+		}
+		if l["route"] == "PUT /users/{id}" && l["request_id"] == "trace-abc.123" && l["status"] == 200.0 {
+			sawPUT = true
+		}
+		if l["operation"] == "updateUser" && l["code"] == "FORBIDDEN" {
+			sawForbidden = true
+		}
+	}
+	if !sawPUT || !sawForbidden {
+		t.Errorf("missing lines: PUT %v, FORBIDDEN updateUser %v", sawPUT, sawForbidden)
+	}
+	for _, secret := range []string{own, other, s.adminToken, secretEmail, "metered", testSecret} {
+		if strings.Contains(s.log.String(), secret) {
+			t.Errorf("the log holds %.40q", secret)
+		}
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	r := startRun(t, map[string]string{"DATABASE_URL": "sqlite::memory:", "JWT_SECRET": testSecret, "LOG_LEVEL": "warn"})
+	http.Get(r.URL + "/readyz")
+	resp, _ := http.Get(r.URL + "/users/1")
+	resp.Body.Close()
+	if strings.Contains(r.stderr.String(), `"msg":"request"`) {
+		t.Errorf("LOG_LEVEL=warn logged info lines:\n%s", r.stderr.String())
+	}
+}
+
+// Several instances started at once on an empty database all come up: the schema is created
+// once, under a lock, and no instance needs state that another holds.
+func TestReplicasStartTogether(t *testing.T) {
+	if !dbtest.MySQLConfigured(t) {
+		t.Skip("needs TEST_MYSQL_DSN: replicas share a MySQL database")
+	}
+	url := dbtest.MySQLURL(t)
+	env := map[string]string{"DATABASE_URL": url, "JWT_SECRET": testSecret}
+	replicas := make([]*running, 3)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() { replicas[i] = startRun(t, env) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	a := replicas[0].client()
+	a.adminToken = token(t, "admin", "admin")
+	u := a.createUser(t, "replicated", "replicated@example.com")
+	for i, r := range replicas {
+		got := r.client().graphql(t, token(t, u.ID), `{ me { id } }`, nil)
+		if !strings.Contains(string(got.Data["me"]), `"`+u.ID+`"`) {
+			t.Errorf("replica %d: %s %+v", i, got.Data["me"], got.Errors)
+		}
+		name := fmt.Sprintf("replica-%d", i)
+		if resp := r.client().put(t, token(t, u.ID), u.ID, `{"username": "`+name+`"}`); resp.Status != 200 {
+			t.Errorf("replica %d: PUT %d %s", i, resp.Status, resp.Body)
+		}
+	}
+	db := openDB(t, url)
+	var versions []int
+	db.Raw("SELECT version FROM schema_migrations ORDER BY version").Scan(&versions)
+	if len(versions) != 1 || versions[0] != 1 {
+		t.Errorf("schema_migrations = %v, want [1]", versions)
+	}
+}
+
+// SIGTERM under load: the server stops taking connections, every request it had accepted
+// completes with its answer, and run returns nil (the process exits 0).
+func TestSIGTERMUnderLoad(t *testing.T) {
+	url := dbtest.SQLiteURL(t)
+	if dbtest.MySQLConfigured(t) {
+		url = dbtest.MySQLURL(t)
+	}
+	r := startRun(t, map[string]string{"DATABASE_URL": url, "JWT_SECRET": testSecret})
+	c := r.client()
+	c.adminToken = token(t, "admin", "admin")
+
+	type result struct {
+		status int
+		err    error
+	}
+	results := make(chan result, 100000)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		u := c.createUser(t, fmt.Sprintf("loaded%d", w), fmt.Sprintf("loaded%d@example.com", w))
+		bearer := "Bearer " + token(t, u.ID)
+		// A connection per request: one refused after SIGTERM was never accepted, so it is not
+		// a request the server dropped.
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodPut, r.URL+"/users/"+u.ID, strings.NewReader(fmt.Sprintf(`{"username": "w%d-%d"}`, w, i)))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", bearer)
+				resp, err := client.Do(req)
+				if err != nil {
+					results <- result{err: err}
+					if errors.Is(err, syscall.ECONNREFUSED) {
+						return
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				results <- result{status: resp.StatusCode}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if err != nil {
+			t.Errorf("run returned %v, want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after SIGTERM")
+	}
+	close(stop)
+	wg.Wait()
+	close(results)
+	ok, refused := 0, 0
+	for res := range results {
+		switch {
+		case res.err == nil && res.status == 200:
+			ok++
+		case res.err != nil:
+			// Refused, or reset while waiting in the kernel's accept queue when the listener
+			// closed: never accepted by the server. The count below tells those from a request
+			// the server took and then dropped.
+			refused++
+		default:
+			t.Errorf("a request failed: status %d", res.status)
+		}
+	}
+	if ok == 0 || refused == 0 {
+		t.Errorf("%d requests succeeded and %d were refused: the load did not span the SIGTERM", ok, refused)
+	}
+	// Every request the server took in got its answer to the client.
+	served := strings.Count(r.stderr.String(), `"route":"PUT /users/{id}"`)
+	if served != ok {
+		t.Errorf("the server answered %d PUTs, the clients received %d", served, ok)
+	}
+	if !regexp.MustCompile(`shutting down`).MatchString(r.stderr.String()) {
+		t.Error("no shutdown line in the log")
+	}
+}

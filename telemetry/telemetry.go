@@ -1,0 +1,203 @@
+// Package telemetry is what operators see of the service: one structured log line per request,
+// request IDs, and Prometheus metrics. Every label value comes from a bounded set (route
+// patterns, known methods, status codes, the schema's root fields, error codes), never from raw
+// paths, user IDs or client-chosen names.
+package telemetry
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the service's Prometheus metrics, in a registry of their own.
+type Metrics struct {
+	registry      *prometheus.Registry
+	httpRequests  *prometheus.CounterVec
+	httpDuration  *prometheus.HistogramVec
+	gqlOperations *prometheus.CounterVec
+}
+
+// NewMetrics returns the service's metrics, with Go runtime, process and connection pool
+// statistics beside its own.
+func NewMetrics(db *sql.DB) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usergraph_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "usergraph_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to its answer, by route pattern and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		gqlOperations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usergraph_graphql_operations_total",
+			Help: `GraphQL operations, by root field ("updateUser", or "multiple") and result code ("OK" or the first error's extensions.code).`,
+		}, []string{"operation", "code"}),
+	}
+	m.registry.MustRegister(
+		m.httpRequests, m.httpDuration, m.gqlOperations,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db, "usergraph"),
+	)
+	return m
+}
+
+// Handler serves the metrics in Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// RequestInfo is what the handlers of a request tell the log line and the metrics about it.
+type RequestInfo struct {
+	// ID is the request's ID: the caller's X-Request-ID if it is sane, otherwise a new one.
+	ID string
+	// Operation names the GraphQL operation by its root field, if the request carried one.
+	Operation string
+	// Code is the GraphQL result: "OK", or the first error's code.
+	Code string
+}
+
+type infoKey struct{}
+
+// InfoFrom returns the request's RequestInfo, or nil outside Middleware.
+func InfoFrom(ctx context.Context) *RequestInfo {
+	info, _ := ctx.Value(infoKey{}).(*RequestInfo)
+	return info
+}
+
+// quietRoutes are the routes that probes and scrapers call every few seconds: logged at debug
+// level, so that they do not drown the requests of users.
+var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+
+// knownMethods bounds the method label: a client may send any token as a method.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// Middleware gives each request an ID (echoed in X-Request-ID), and when it has been answered,
+// writes its log line and counts it. It must wrap the ServeMux, whose route pattern it reports.
+// The log line holds method, route, GraphQL operation and code, status, duration and request
+// ID; never a token, a body or an address.
+func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			info := &RequestInfo{ID: requestID(r.Header.Get("X-Request-ID"))}
+			w.Header().Set("X-Request-ID", info.ID)
+			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(rec, r)
+
+			elapsed := time.Since(start)
+			route := r.Pattern // set by the ServeMux on this very request
+			if route == "" {
+				route = "unmatched"
+			}
+			method := r.Method
+			if !knownMethods[method] {
+				method = "other"
+			}
+			status := strconv.Itoa(rec.status)
+			metrics.httpRequests.WithLabelValues(route, method, status).Inc()
+			metrics.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			if info.Operation != "" {
+				metrics.gqlOperations.WithLabelValues(info.Operation, info.Code).Inc()
+			}
+
+			level := slog.LevelInfo
+			if quietRoutes[route] {
+				level = slog.LevelDebug
+			}
+			if !logger.Enabled(r.Context(), level) {
+				return
+			}
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("route", route),
+				slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			}
+			if info.Operation != "" {
+				attrs = append(attrs, slog.String("operation", info.Operation), slog.String("code", info.Code))
+			}
+			logger.LogAttrs(r.Context(), level, "request", attrs...)
+		})
+	}
+}
+
+// requestID returns the caller's request ID if it is a sane one (1 to 64 characters of letters,
+// digits and - _ . :), so that it can be followed across services, and a new one otherwise: a log
+// line must not carry whatever a client chose to send.
+func requestID(given string) string {
+	if n := len(given); n >= 1 && n <= 64 {
+		sane := true
+		for i := 0; i < n && sane; i++ {
+			c := given[i]
+			sane = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+		}
+		if sane {
+			return given
+		}
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// LogHandler adds the request ID of the context to every record it handles, so that a line
+// logged deep in a request (an internal error, say) can be matched to the request's own line.
+type LogHandler struct{ slog.Handler }
+
+// Handle implements slog.Handler.
+func (h LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if info := InfoFrom(ctx); info != nil {
+		r.AddAttrs(slog.String("request_id", info.ID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs implements slog.Handler.
+func (h LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return LogHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup implements slog.Handler.
+func (h LogHandler) WithGroup(name string) slog.Handler {
+	return LogHandler{h.Handler.WithGroup(name)}
+}
