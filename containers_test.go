@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"debug/elf"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"usergraph/database"
+	"usergraph/internal/dbtest"
+)
+
+// There is no Docker engine to run the images here, so these tests check what can be checked
+// without one: that the compose file means what it should and names only variables the service
+// reads, and that the binary the Dockerfile builds, built the same way, serves with the compose
+// file's environment against a MySQL-compatible server.
+
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Build       any               `yaml:"build"`
+		Environment map[string]string `yaml:"environment"`
+		DependsOn   map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Healthcheck *struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		Volumes []string `yaml:"volumes"`
+		Ports   []string `yaml:"ports"`
+	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+// interpolate applies compose's ${NAME:-default} and ${NAME} with no variable set, as a first
+// `docker compose up` would.
+var composeVariable = regexp.MustCompile(`\$\{([A-Z_]+)(?::-([^}]*))?\}`)
+
+func interpolate(s string) string {
+	return composeVariable.ReplaceAllString(s, "$2")
+}
+
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
+	raw, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml does not parse: %v", err)
+	}
+	return c
+}
+
+func TestComposeFile(t *testing.T) {
+	c := readCompose(t)
+	db, app := c.Services["mysql"], c.Services["app"]
+	if !strings.HasPrefix(db.Image, "mysql:8") {
+		t.Errorf("database image %q, want MySQL 8", db.Image)
+	}
+	if db.Healthcheck == nil || len(db.Healthcheck.Test) == 0 {
+		t.Error("the database has no health check")
+	}
+	if len(db.Volumes) == 0 || c.Volumes[strings.Split(db.Volumes[0], ":")[0]] == nil && !strings.Contains(strings.Join(db.Volumes, ""), "mysql-data") {
+		t.Errorf("the database's data is not on a named volume: %v", db.Volumes)
+	}
+	if _, ok := c.Volumes["mysql-data"]; !ok {
+		t.Error("no named volume mysql-data")
+	}
+	if app.Build == nil {
+		t.Error("the app is not built from the Dockerfile")
+	}
+	if app.DependsOn["mysql"].Condition != "service_healthy" {
+		t.Errorf("the app does not wait for a healthy database: %+v", app.DependsOn)
+	}
+
+	var known []string
+	for _, v := range variables {
+		known = append(known, v.Name)
+	}
+	for name := range app.Environment {
+		if !slices.Contains(known, name) {
+			t.Errorf("the compose file sets %s, which the service does not read", name)
+		}
+	}
+	for _, name := range known {
+		if _, ok := app.Environment[name]; !ok {
+			t.Errorf("the compose file does not pass %s through", name)
+		}
+	}
+	url := interpolate(app.Environment["DATABASE_URL"])
+	cfg, err := database.ParseURL(url)
+	if err != nil || cfg.Dialect != database.MySQL || !strings.Contains(url, "@mysql:3306/") {
+		t.Errorf("DATABASE_URL %q: %v", url, err)
+	}
+	env := map[string]string{}
+	for k, v := range app.Environment {
+		env[k] = interpolate(v)
+	}
+	if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
+		t.Errorf("the compose file's environment is not a valid configuration: %v", err)
+	}
+}
+
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range variables {
+		if !strings.Contains(string(readme), "`"+v.Name+"`") {
+			t.Errorf("README.md does not document %s", v.Name)
+		}
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := string(raw)
+	final := dockerfile[strings.LastIndex(dockerfile, "\nFROM "):]
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^FROM \S+ AS build$`),
+		regexp.MustCompile(`(?m)^RUN CGO_ENABLED=0 go build .* -o /out/usergraph \.$`),
+	} {
+		if !want.MatchString(dockerfile) {
+			t.Errorf("the Dockerfile lacks %s", want)
+		}
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^FROM gcr\.io/distroless/static\S*:nonroot$`),
+		regexp.MustCompile(`(?m)^USER nonroot`),
+		regexp.MustCompile(`(?m)^HEALTHCHECK .*CMD \["/usergraph", "healthcheck"\]$`),
+		regexp.MustCompile(`(?m)^ENTRYPOINT \["/usergraph"\]$`),
+	} {
+		if !want.MatchString(final) {
+			t.Errorf("the run stage lacks %s", want)
+		}
+	}
+}
+
+// The binary the Dockerfile builds, built with its very command, serves with the compose file's
+// environment, answers the health check command, and exits 0 on SIGTERM.
+func TestDockerfileBinaryServesComposeEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds the binary")
+	}
+	if !dbtest.MySQLConfigured(t) {
+		t.Skip("needs TEST_MYSQL_DSN: the compose file runs the service on MySQL")
+	}
+	raw, _ := os.ReadFile("Dockerfile")
+	build := regexp.MustCompile(`(?m)^RUN (CGO_ENABLED=0 go build .*)$`).FindStringSubmatch(string(raw))
+	if build == nil {
+		t.Fatal("no go build command in the Dockerfile")
+	}
+	bin := filepath.Join(t.TempDir(), "usergraph")
+	cmd := exec.Command("sh", "-c", strings.Replace(build[1], "/out/usergraph", bin, 1))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", build[1], err, out)
+	}
+	if f, err := elf.Open(bin); err != nil {
+		t.Fatal(err)
+	} else {
+		libs, _ := f.ImportedLibraries()
+		interp := slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+		f.Close()
+		if len(libs) > 0 || interp {
+			t.Errorf("the binary is not static: libraries %v, interpreter %v", libs, interp)
+		}
+	}
+
+	app := readCompose(t).Services["app"]
+	port := strconv.Itoa(freePort(t))
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range app.Environment {
+		switch k {
+		case "DATABASE_URL":
+			v = dbtest.MySQLURL(t) // the compose network's "mysql" is this test's server
+		case "PORT":
+			v = port
+		default:
+			v = interpolate(v)
+		}
+		env = append(env, k+"="+v)
+	}
+	server := exec.Command(bin)
+	server.Env, server.Dir = env, t.TempDir()
+	stdout := &syncBuffer{}
+	server.Stdout, server.Stderr = stdout, stdout
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer server.Process.Kill()
+	base := "http://127.0.0.1:" + port
+	ready := false
+	for deadline := time.Now().Add(30 * time.Second); !ready && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			ready = resp.StatusCode == 200
+		}
+	}
+	if !ready {
+		t.Fatalf("the binary did not become ready:\n%s", stdout.String())
+	}
+	probe := exec.Command(bin, "healthcheck")
+	probe.Env = env
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Errorf("healthcheck: %v %s", err, out)
+	}
+
+	// The ephemeral admin token it printed works, as a first `docker compose up` promises.
+	var adminToken string
+	scanner := bufio.NewScanner(strings.NewReader(stdout.String()))
+	for scanner.Scan() {
+		if line := strings.TrimSpace(scanner.Text()); strings.HasPrefix(line, "eyJ") {
+			adminToken = line
+		}
+	}
+	c := &testServer{URL: base, adminToken: adminToken}
+	u := c.createUser(t, "containerized", "containerized@example.com")
+	if r := c.put(t, adminToken, u.ID, `{"username": "in-a-container"}`); r.Status != 200 {
+		t.Errorf("PUT: %d %s", r.Status, r.Body)
+	}
+
+	server.Process.Signal(syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- server.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("after SIGTERM the binary exited with %v, want 0", err)
+		}
+	case <-ctx.Done():
+		t.Error("the binary did not exit after SIGTERM")
+	}
+}
