@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
@@ -64,15 +62,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
+	var devToken string
 	if len(cfg.Auth.Secret) == 0 {
 		cfg.Auth.Secret = make([]byte, auth.MinSecretLength)
 		rand.Read(cfg.Auth.Secret)
-		token, err := auth.Sign(cfg.Auth, auth.TokenRequest{Subject: "admin", Roles: []string{auth.AdminRole}, TTL: ephemeralTokenTTL})
+		devToken, err = auth.Sign(cfg.Auth, auth.TokenRequest{Subject: "admin", Roles: []string{auth.AdminRole}, TTL: ephemeralTokenTTL})
 		if err != nil {
 			return err
 		}
 		logger.Warn("JWT_SECRET is not set: tokens are signed with an ephemeral key that dies with this process; set JWT_SECRET for real use")
-		fmt.Fprintf(stdout, "No JWT_SECRET set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, token)
+		fmt.Fprintf(stdout, "No JWT_SECRET set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, devToken)
 	}
 	verifier, err := auth.NewVerifier(cfg.Auth)
 	if err != nil {
@@ -96,6 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Verifier: verifier,
 			DB:       sqlDB,
 			GraphQL:  graph.DefaultLimits,
+			DevToken: devToken,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -109,6 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "usergraph is serving on http://localhost:%d/ (Playground at /, GraphQL at /graphql)\n", port)
+	if devToken != "" {
+		fmt.Fprintf(stdout, "\nTry it: this link opens the Playground with that token in its Headers tab and an example in its editor:\n\n  %s\n\n",
+			playgroundLink(fmt.Sprintf("http://localhost:%d", port)))
+	}
 	logger.Info("serving", "port", port, "database", string(cfg.Database.Dialect))
 
 	serveErr := make(chan error, 1)
@@ -136,6 +140,10 @@ type deps struct {
 	DB pinger
 	// GraphQL bounds what one GraphQL request may ask.
 	GraphQL graph.Limits
+	// DevToken is the admin token printed at start-up when no key is configured, for the
+	// Playground to start with; empty when a key is configured, so that no page ever holds a real
+	// credential.
+	DevToken string
 }
 
 // NewServer returns the service's HTTP handler.
@@ -149,7 +157,7 @@ func NewServer(d deps) http.Handler {
 func addRoutes(mux *http.ServeMux, d deps) {
 	authenticated := d.Verifier.Middleware
 	gql := authenticated(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
-	mux.Handle("GET /{$}", playground.Handler("usergraph", "/graphql"))
+	mux.Handle("GET /{$}", playgroundHandler(d.DevToken))
 	mux.Handle("/graphql", gql)
 	mux.Handle("/query", gql)
 	mux.Handle("GET /users/{id}", authenticated(rest.GetUser(d.Users, d.Logger)))
