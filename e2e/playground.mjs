@@ -58,9 +58,15 @@ async function fromNodeModules(url) {
   }
   const type = contentTypes[path.extname(file)];
   if (!type) return { refusal: 'not a script or a style sheet' };
-  // The page loads these with crossorigin="anonymous", so without this header the browser would
-  // not check their integrity, and would not run them.
-  return { body: await readFile(target), headers: { 'content-type': type, 'access-control-allow-origin': '*' } };
+  let body;
+  try {
+    body = await readFile(target);
+  } catch {
+    return { refusal: `no such file in ${name}@${version}` };
+  }
+  // The page loads these with crossorigin="anonymous": without this header the browser refuses
+  // them.
+  return { body, headers: { 'content-type': type, 'access-control-allow-origin': '*' } };
 }
 
 // editorValue is the text of the CodeMirror editor in the element that selector names.
