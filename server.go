@@ -23,8 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
@@ -69,15 +67,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := newLogger(stderr, cfg.LogLevel)
 
 	cfg.Auth.Logger = logger
+	var devToken string
 	if len(cfg.Auth.Secret) == 0 && cfg.Auth.JWKSURL == "" {
 		cfg.Auth.Secret = make([]byte, auth.MinSecretLength)
 		rand.Read(cfg.Auth.Secret)
-		token, err := auth.Sign(cfg.Auth, auth.TokenRequest{Subject: "admin", Roles: []string{auth.AdminRole}, TTL: ephemeralTokenTTL})
+		devToken, err = auth.Sign(cfg.Auth, auth.TokenRequest{Subject: "admin", Roles: []string{auth.AdminRole}, TTL: ephemeralTokenTTL})
 		if err != nil {
 			return err
 		}
 		logger.Warn("neither JWT_SECRET nor JWKS_URL is set: tokens are signed with an ephemeral key that dies with this process; set one of them for real use")
-		fmt.Fprintf(stdout, "No JWT_SECRET or JWKS_URL set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, token)
+		fmt.Fprintf(stdout, "No JWT_SECRET or JWKS_URL set: using an ephemeral key. An admin token, valid for %s:\n\n  %s\n\n", ephemeralTokenTTL, devToken)
 	}
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {
@@ -103,6 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Metrics:        telemetry.NewMetrics(sqlDB),
 			GraphQL:        cfg.GraphQL,
 			RequestTimeout: cfg.RequestTimeout,
+			DevToken:       devToken,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -116,6 +116,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(stdout, "usergraph is serving on http://localhost:%d/ (Playground at /, GraphQL at /graphql)\n", port)
+	if devToken != "" {
+		fmt.Fprintf(stdout, "\nTry it: this link opens the Playground with that token in its Headers tab and an example in its editor:\n\n  %s\n\n",
+			playgroundLink(fmt.Sprintf("http://localhost:%d", port)))
+	}
 	logger.Info("serving", "port", port, "database", string(cfg.Database.Dialect), "graphql_limits", cfg.GraphQL.String())
 
 	serveErr := make(chan error, 1)
@@ -152,6 +156,10 @@ type deps struct {
 	// RequestTimeout bounds the work of one API request, so that none hangs on a database that
 	// has stopped answering.
 	RequestTimeout time.Duration
+	// DevToken is the admin token printed at start-up when no key is configured, for the
+	// Playground to start with; empty when a key (JWT_SECRET or JWKS_URL) is configured, so that
+	// no page ever holds a real credential.
+	DevToken string
 }
 
 // NewServer returns the service's HTTP handler.
@@ -165,7 +173,7 @@ func NewServer(d deps) http.Handler {
 func addRoutes(mux *http.ServeMux, d deps) {
 	api := func(h http.Handler) http.Handler { return withDeadline(d.RequestTimeout, d.Verifier.Middleware(h)) }
 	gql := api(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
-	mux.Handle("GET /{$}", playground.Handler("usergraph", "/graphql"))
+	mux.Handle("GET /{$}", playgroundHandler(d.DevToken))
 	mux.Handle("/graphql", gql)
 	mux.Handle("/query", gql)
 	mux.Handle("GET /users/{id}", api(rest.GetUser(d.Users, d.Logger)))

@@ -383,6 +383,7 @@ input UpdateUserInput {
   expectedVersion: Int
 }
 
+"The entry points for reading accounts. Every one needs a bearer token."
 type Query {
   "The caller's own account, or null if it no longer exists."
   me: User
@@ -427,6 +428,7 @@ type PageInfo {
   endCursor: String
 }
 
+"The entry points for changing accounts. Every one needs a bearer token."
 type Mutation {
   "Creates an account. Admins only."
   createUser("The new account's fields." input: CreateUserInput!): User!

@@ -16,6 +16,7 @@ type CreateUserInput struct {
 	Email string `json:"email"`
 }
 
+// The entry points for changing accounts. Every one needs a bearer token.
 type Mutation struct {
 }
 
@@ -27,6 +28,7 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// The entry points for reading accounts. Every one needs a bearer token.
 type Query struct {
 }
 
