@@ -152,13 +152,11 @@ func TestReplicasStartTogether(t *testing.T) {
 	url := dbtest.MySQLURL(t)
 	env := map[string]string{"DATABASE_URL": url, "JWT_SECRET": testSecret}
 	replicas := make([]*running, 3)
-	var wg sync.WaitGroup
 	for i := range replicas {
-		wg.Go(func() { replicas[i] = startRun(t, env) })
+		replicas[i] = launchRun(t, env)
 	}
-	wg.Wait()
-	if t.Failed() {
-		return
+	for _, r := range replicas {
+		r.waitHealthy(t)
 	}
 	a := replicas[0].client()
 	a.adminToken = token(t, "admin", "admin")

@@ -29,18 +29,36 @@ var servingLine = regexp.MustCompile(`serving on (http://localhost:\d+)/`)
 // /healthz answers.
 func startRun(t *testing.T, env map[string]string) *running {
 	t.Helper()
-	env["PORT"] = "0"
+	r := launchRun(t, env)
+	r.waitHealthy(t)
+	return r
+}
+
+// launchRun calls run as main would, with env as the whole environment and PORT 0, and returns at
+// once.
+func launchRun(t *testing.T, env map[string]string) *running {
+	own := map[string]string{"PORT": "0"}
+	for k, v := range env {
+		if k != "PORT" {
+			own[k] = v
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		r.done <- run(ctx, []string{"usergraph"}, func(k string) string { return env[k] }, r.stdout, r.stderr)
+		r.done <- run(ctx, []string{"usergraph"}, func(k string) string { return own[k] }, r.stdout, r.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-r.done
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	return r
+}
+
+// waitHealthy waits until the program prints its address and answers /healthz there.
+func (r *running) waitHealthy(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		select {
 		case err := <-r.done:
 			t.Fatalf("run returned early: %v\nstderr:\n%s", err, r.stderr.String())
@@ -51,14 +69,12 @@ func startRun(t *testing.T, env map[string]string) *running {
 			if resp, err := http.Get(r.URL + "/healthz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return r
+					return
 				}
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("the server did not become healthy\nstdout:\n%s\nstderr:\n%s", r.stdout.String(), r.stderr.String())
-	return nil
 }
 
 // stop cancels run's context, as SIGTERM does, and returns what run returned.

@@ -8,6 +8,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/url"
@@ -21,6 +23,13 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
+
+func init() {
+	// The MySQL driver prints its own lines ("closing bad idle connection") to stderr, outside the
+	// service's JSON log. Every failure they tell of also reaches the service as an error, which
+	// it logs in its own format.
+	mysql.SetLogger(log.New(io.Discard, "", 0))
+}
 
 // Dialect names the kind of database.
 type Dialect string
