@@ -205,6 +205,13 @@ func (s *UserService) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Validate checks the update as Update does, without touching the database. Codes:
+// BAD_USER_INPUT, listing every field at fault.
+func (upd UserUpdate) Validate() error {
+	_, err := upd.validate()
+	return err
+}
+
 // validate checks the update and returns the columns it sets. Codes: BAD_USER_INPUT, listing every
 // field at fault.
 func (upd *UserUpdate) validate() (map[string]any, error) {
