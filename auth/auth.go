@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -54,6 +56,9 @@ type Verifier struct {
 	rolesPath []string
 	jwks      *jwksKeys
 	parseOpts []jwt.ParseOption
+	verified  *lru.Cache[string, verifiedToken]
+	// now is the clock for exp, nbf and iat; tests move it.
+	now func() time.Time
 }
 
 // NewVerifier returns a Verifier for cfg. With a JWKSURL it fetches the key set before it returns,
@@ -72,7 +77,11 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, ".")}
+	verified, err := lru.New[string, verifiedToken](verifiedTokenCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, "."), verified: verified, now: time.Now}
 	if cfg.JWKSURL != "" {
 		keys, err := newJWKSKeys(ctx, cfg.JWKSURL, cfg.Logger)
 		if err != nil {
@@ -87,6 +96,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		jwt.WithKeyProvider(jws.KeyProviderFunc(v.keyFor)),
 		jwt.WithValidate(true),
 		jwt.WithAcceptableSkew(Skew),
+		jwt.WithClock(jwt.ClockFunc(func() time.Time { return v.now() })),
 		jwt.WithRequiredClaim("exp"),
 		jwt.WithRequiredClaim("sub"),
 	}
@@ -141,11 +151,43 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*models.Caller, er
 	if strings.Count(token, ".") != 2 {
 		return nil, errors.New("the bearer token is not a JWT in compact form")
 	}
-	tok, err := jwt.ParseString(token, append(v.parseOpts, jwt.WithContext(ctx))...)
+	now := v.now()
+	keys := v.jwks.current(ctx)
+	if c, ok := v.verified.Get(token); ok {
+		if now.After(c.notBefore) && now.Before(c.expires) && c.keys == keys {
+			return c.caller, nil
+		}
+		v.verified.Remove(token)
+	}
+	tok, err := jwt.ParseString(token, v.parseOpts...)
 	if err != nil {
 		return nil, errors.New(describe(err))
 	}
-	return &models.Caller{UserID: tok.Subject(), Admin: hasRole(claim(tok, v.rolesPath), AdminRole)}, nil
+	caller := &models.Caller{UserID: tok.Subject(), Admin: hasRole(claim(tok, v.rolesPath), AdminRole)}
+	c := verifiedToken{caller: caller, expires: tok.Expiration().Add(Skew), keys: keys}
+	if nbf := tok.NotBefore(); !nbf.IsZero() {
+		c.notBefore = nbf.Add(-Skew)
+	}
+	v.verified.Add(token, c)
+	return caller, nil
+}
+
+// verifiedTokenCacheSize bounds how many verified tokens a Verifier remembers.
+const verifiedTokenCacheSize = 4096
+
+// verifiedToken is what a Verifier remembers of a token it verified: who it speaks for, and the
+// window in which it stays valid. A client sends the same token with every request until it
+// expires; checking its signature and claims once, rather than every time, takes the largest
+// single cost off each request. Only tokens that passed every check are remembered, under their
+// whole text, so a token that differs by a byte is verified afresh.
+//
+// The key set a token was verified under is remembered too: when the identity provider's keys
+// are fetched anew (every 15 minutes, or after a rotation), tokens are verified again, so that
+// one signed with a retired key stops working within one fetch, as it would without the cache.
+type verifiedToken struct {
+	caller             *models.Caller
+	notBefore, expires time.Time
+	keys               jwk.Set
 }
 
 // describe says why a token was refused, without details a forger could use.

@@ -219,3 +219,30 @@ func jsonNumber(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// A verified token is remembered, but never past its exp (with the skew), nor before its nbf.
+func TestVerifiedTokensExpire(t *testing.T) {
+	v, _ := NewVerifier(context.Background(), Config{Secret: secret})
+	start := time.Now()
+	v.now = func() time.Time { return start }
+	claims := map[string]any{"sub": "7", "iat": start.Unix(), "nbf": start.Unix(), "exp": start.Add(time.Minute).Unix()}
+	tok := rawToken(map[string]any{"alg": "HS256"}, claims, hmacWith(sha256.New, secret))
+	for _, tc := range []struct {
+		name  string
+		at    time.Duration
+		valid bool
+	}{
+		{"Fresh", 0, true},
+		{"CachedWithinExp", 50 * time.Second, true},
+		{"CachedWithinSkew", time.Minute + 20*time.Second, true},
+		{"CachedPastSkew", time.Minute + 40*time.Second, false},
+		{"BeforeNotBeforeAndSkew", -time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v.now = func() time.Time { return start.Add(tc.at) }
+			if _, err := v.Verify(context.Background(), tok); (err == nil) != tc.valid {
+				t.Errorf("err = %v, want valid %v", err, tc.valid)
+			}
+		})
+	}
+}

@@ -68,6 +68,19 @@ func (s errSink) Error(err error) {
 	s.logger.Warn("JWKS refresh failed: keeping the last good keys", "err", err)
 }
 
+// current returns the key set in use now, or nil if there is none (or no JWKS at all). A new
+// fetch makes a new set, so the identity of the set tells whether the keys were fetched anew.
+func (k *jwksKeys) current(ctx context.Context) jwk.Set {
+	if k == nil {
+		return nil
+	}
+	set, err := k.cache.Get(ctx, k.url)
+	if err != nil {
+		return nil
+	}
+	return set
+}
+
 // key returns the key with this ID, fetching the set again if it is unknown and the last such
 // fetch is more than UnknownKeyRefreshInterval ago. An empty kid matches the only key of a set
 // that has one.
