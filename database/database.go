@@ -48,6 +48,9 @@ type Config struct {
 	// Memory is true for an in-memory SQLite database, which lives exactly as long as its one
 	// connection.
 	Memory bool
+	// DriverName is the database/sql driver to open, when not the dialect's own: tests wrap the
+	// driver to see what reaches the database.
+	DriverName string
 	// Pool settings, for MySQL; SQLite's pool is fixed by what SQLite can do.
 	MaxOpenConns    int
 	MaxIdleConns    int
@@ -143,9 +146,9 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 	var dialector gorm.Dialector
 	switch cfg.Dialect {
 	case SQLite:
-		dialector = gormsqlite.Open(cfg.DSN)
+		dialector = &gormsqlite.Dialector{DSN: cfg.DSN, DriverName: cfg.DriverName}
 	case MySQL:
-		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN})
+		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN, DriverName: cfg.DriverName})
 	default:
 		return nil, fmt.Errorf("unknown database dialect %q", cfg.Dialect)
 	}
