@@ -64,7 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stderr, cfg.LogLevel)
+	logOut := telemetry.NewBufferedWriter(stderr, 100*time.Millisecond)
+	defer logOut.Close()
+	logger := newLogger(logOut, cfg.LogLevel)
 
 	cfg.Auth.Logger = logger
 	var devToken string
@@ -122,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("serving", "port", port, "database", string(cfg.Database.Dialect), "graphql_limits", cfg.GraphQL.String())
 
+	logOut.Flush() // what start-up had to say, at once
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
