@@ -174,7 +174,7 @@ func NewServer(d deps) http.Handler {
 
 // addRoutes is every route the service has.
 func addRoutes(mux *http.ServeMux, d deps) {
-	api := func(h http.Handler) http.Handler { return withDeadline(d.RequestTimeout, d.Verifier.Middleware(h)) }
+	api := func(h http.Handler) http.Handler { return d.Verifier.Middleware(h, d.RequestTimeout) }
 	gql := api(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
 	mux.Handle("GET /{$}", playgroundHandler(d.DevToken))
 	mux.Handle("/graphql", gql)
@@ -186,16 +186,6 @@ func addRoutes(mux *http.ServeMux, d deps) {
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(d.DB))
 	mux.Handle("GET /metrics", d.Metrics.Handler())
-}
-
-// withDeadline gives each request a deadline; database calls give up when it passes, and the
-// request is answered SERVICE_UNAVAILABLE.
-func withDeadline(timeout time.Duration, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
 
 // pinger is what readiness needs of the database.

@@ -29,8 +29,8 @@ type Limits struct {
 	Tokens int
 	// Fields bounds how many fields a document selects, fragments counted where they are spread.
 	Fields int
-	// Complexity bounds a document's cost: each field costs 1, users(first: n) multiplies its
-	// selection by n, and each mutation costs MutationCost more.
+	// Complexity bounds a document's cost: each field costs 1, users multiplies its selection by
+	// MaxPageSize, and each mutation costs MutationCost more.
 	Complexity int
 	// Batch is how many operations one POST may carry as a JSON array; 0 refuses arrays. Each
 	// operation of a batch is held to the other limits on its own.
@@ -61,13 +61,9 @@ const MutationCost = 50
 // persisted queries and the limits given.
 func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) http.Handler {
 	cfg := Config{Resolvers: &Resolver{UserService: users}}
-	cfg.Complexity.Query.Users = func(child int, first *int, _ *string) int {
-		n := models.DefaultPageSize
-		if first != nil && *first > 0 {
-			n = *first
-		}
-		return 1 + child*n
-	}
+	// A page of users counts as a full page, whatever first says, so that a document's
+	// complexity does not depend on its variables and is worked out once (see complexityLimit).
+	cfg.Complexity.Query.Users = func(child int, _ *int, _ *string) int { return 1 + child*models.MaxPageSize }
 	cfg.Complexity.Mutation.CreateUser = func(child int, _ model.CreateUserInput) int { return MutationCost + child }
 	cfg.Complexity.Mutation.UpdateUser = func(child int, _ string, _ model.UpdateUserInput) int { return MutationCost + child }
 	cfg.Complexity.Mutation.DeleteUser = func(child int, _ string) int { return MutationCost + child }
@@ -88,7 +84,7 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	// After persisted queries, which may supply the document it counts.
 	srv.Use(fieldLimit{max: limits.Fields, tokens: limits.Tokens, cache: queryCache})
-	srv.Use(extension.FixedComplexityLimit(limits.Complexity))
+	srv.Use(newComplexityLimit(limits.Complexity))
 	srv.Use(errorCap{max: maxErrors})
 	srv.Use(newOperationReporter(schema.Schema()))
 	srv.SetErrorPresenter(presentError(logger))

@@ -97,10 +97,14 @@ func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.H
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			info := &RequestInfo{ID: requestID(r.Header.Get("X-Request-ID"))}
+			// One allocation for both: this runs for every request.
+			st := &requestState{
+				info: RequestInfo{ID: requestID(r.Header.Get("X-Request-ID"))},
+				rec:  statusRecorder{ResponseWriter: w, status: http.StatusOK},
+			}
+			info, rec := &st.info, &st.rec
 			w.Header().Set("X-Request-ID", info.ID)
 			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(rec, r)
 
 			elapsed := time.Since(start)
@@ -160,6 +164,12 @@ func requestID(given string) string {
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
 	return hex.EncodeToString(b[:])
+}
+
+// requestState is what Middleware keeps for a request.
+type requestState struct {
+	info RequestInfo
+	rec  statusRecorder
 }
 
 // statusRecorder remembers the status a handler wrote.
