@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -56,7 +55,7 @@ type Verifier struct {
 	rolesPath []string
 	jwks      *jwksKeys
 	parseOpts []jwt.ParseOption
-	verified  *lru.Cache[string, verifiedToken]
+	verified  *tokenCache
 	// now is the clock for exp, nbf and iat; tests move it.
 	now func() time.Time
 }
@@ -77,11 +76,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	verified, err := lru.New[string, verifiedToken](verifiedTokenCacheSize)
-	if err != nil {
-		return nil, err
-	}
-	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, "."), verified: verified, now: time.Now}
+	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, "."), verified: newTokenCache(verifiedTokenCacheSize), now: time.Now}
 	if cfg.JWKSURL != "" {
 		keys, err := newJWKSKeys(ctx, cfg.JWKSURL, cfg.Logger)
 		if err != nil {
@@ -153,11 +148,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*models.Caller, er
 	}
 	now := v.now()
 	keys := v.jwks.current(ctx)
-	if c, ok := v.verified.Get(token); ok {
+	if c, ok := v.verified.get(token); ok {
 		if now.After(c.notBefore) && now.Before(c.expires) && c.keys == keys {
 			return c.caller, nil
 		}
-		v.verified.Remove(token)
+		v.verified.remove(token)
 	}
 	tok, err := jwt.ParseString(token, v.parseOpts...)
 	if err != nil {
@@ -168,7 +163,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*models.Caller, er
 	if nbf := tok.NotBefore(); !nbf.IsZero() {
 		c.notBefore = nbf.Add(-Skew)
 	}
-	v.verified.Add(token, c)
+	v.verified.add(token, c)
 	return caller, nil
 }
 
