@@ -272,7 +272,11 @@ func measure(o options, run, phase int, op func(*worker) error, pid int, db *sql
 	time.Sleep(o.warmup)
 
 	questions0 := questions(db, mysqlServer)
-	cpu0, dbcpu0 := cpuTime(pid), cpuTime(mariadbPID())
+	dbPID := 0 // SQLite runs inside the service
+	if mysqlServer {
+		dbPID = mariadbPID()
+	}
+	cpu0, dbcpu0 := cpuTime(pid), cpuTime(dbPID)
 	var peak atomic.Int64
 	samplerDone := make(chan struct{})
 	go func() {
@@ -289,7 +293,7 @@ func measure(o options, run, phase int, op func(*worker) error, pid int, db *sql
 	time.Sleep(o.duration)
 	measuring.Store(false)
 	seconds := time.Since(start).Seconds()
-	cpu1, dbcpu1 := cpuTime(pid), cpuTime(mariadbPID())
+	cpu1, dbcpu1 := cpuTime(pid), cpuTime(dbPID)
 	questions1 := questions(db, mysqlServer)
 	stop.Store(true)
 	wg.Wait()
