@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"usergraph/auth"
-	"usergraph/database"
 	"usergraph/graph"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
@@ -41,16 +40,8 @@ func BenchmarkUpdateUser(b *testing.B) {
 }
 
 func benchmarkUpdateUser(b *testing.B, databaseURL string) {
-	cfg, err := database.ParseURL(databaseURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := openDB(b, databaseURL)
 	sqlDB, _ := db.DB()
-	b.Cleanup(func() { sqlDB.Close() })
 	verifier, _ := auth.NewVerifier(context.Background(), testAuth)
 	users := models.NewUserService(db)
 	handler := NewServer(deps{

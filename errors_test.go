@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"io"
 	"net"
 	"net/http"
@@ -87,22 +85,9 @@ func TestDatabaseUnavailable(t *testing.T) {
 		s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
 		u, tok := s.newUser(t)
 
-		// Another process's write transaction holds the database's write lock.
-		locker, err := sql.Open("sqlite", "file:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer locker.Close()
-		conn, err := locker.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-			t.Fatal(err)
-		}
+		release := lockSQLite(t, path)
 		r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("locked")})
-		conn.ExecContext(context.Background(), "ROLLBACK")
+		release()
 		if r.code() != "SERVICE_UNAVAILABLE" {
 			t.Fatalf("got %q, want SERVICE_UNAVAILABLE: %+v", r.code(), r.Errors)
 		}

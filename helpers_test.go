@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,14 +50,7 @@ func newTestServer(t testing.TB, databaseURL string) *testServer {
 // newTestServerWith is newTestServer with other token settings and GraphQL limits.
 func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, limits graph.Limits) *testServer {
 	t.Helper()
-	cfg, err := database.ParseURL(databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDB(t, databaseURL)
 	sqlDB, _ := db.DB()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -77,7 +71,6 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 	}))
 	t.Cleanup(func() {
 		srv.Close()
-		sqlDB.Close()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
@@ -304,4 +297,26 @@ func openDB(t testing.TB, databaseURL string) *gorm.DB {
 		}
 	})
 	return db
+}
+
+// lockSQLite takes the write lock of the SQLite file at path from another connection, as another
+// process's write transaction would, and returns what releases it.
+func lockSQLite(t testing.TB, path string) (release func()) {
+	t.Helper()
+	locker, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := locker.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
+		locker.Close()
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -524,18 +523,9 @@ func TestRESTServerErrors(t *testing.T) {
 		path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
 		s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
 		u, own := s.newUser(t)
-		locker, err := sql.Open("sqlite", "file:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer locker.Close()
-		conn, _ := locker.Conn(context.Background())
-		defer conn.Close()
-		if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-			t.Fatal(err)
-		}
+		release := lockSQLite(t, path)
 		r := s.put(t, own, u.ID, `{"username": "locked-out"}`)
-		conn.ExecContext(context.Background(), "ROLLBACK")
+		release()
 		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "SERVICE_UNAVAILABLE" {
 			t.Errorf("got %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"regexp"
 	"strings"
@@ -233,19 +232,8 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	u := c.createUser(t, "inflight", "inflight@example.com")
 
 	// Hold the write lock, so that the update waits inside the server.
-	locker, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close()
-	conn, err := locker.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := lockSQLite(t, path)
+	defer release()
 	result := make(chan gqlResponse, 1)
 	go func() { result <- c.updateUser(t, token(t, u.ID), u.ID, map[string]any{"username": "drained"}) }()
 	time.Sleep(200 * time.Millisecond) // the request is now waiting on the lock
@@ -257,7 +245,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	if _, err := http.Get(r.URL + "/healthz"); err == nil {
 		t.Error("the server still accepts connections after SIGTERM")
 	}
-	conn.ExecContext(context.Background(), "ROLLBACK")
+	release()
 
 	select {
 	case resp := <-result:
