@@ -26,7 +26,11 @@ type Metrics struct {
 	httpRequests  *prometheus.CounterVec
 	httpDuration  *prometheus.HistogramVec
 	gqlOperations *prometheus.CounterVec
+	gqlDuration   *prometheus.HistogramVec
 }
+
+// latencyBuckets suit requests that take from a fraction of a millisecond to seconds.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // NewMetrics returns the service's metrics, with Go runtime, process and connection pool
 // statistics beside its own.
@@ -39,16 +43,21 @@ func NewMetrics(db *sql.DB) *Metrics {
 		}, []string{"route", "method", "status"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "usergraph_http_request_duration_seconds",
-			Help:    "Time from a request's arrival to its answer, by route pattern and method.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route", "method"}),
+			Help:    "Time from a request's arrival to its answer, by route pattern, method and status.",
+			Buckets: latencyBuckets,
+		}, []string{"route", "method", "status"}),
 		gqlOperations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "usergraph_graphql_operations_total",
 			Help: `GraphQL operations, by root field ("updateUser", or "multiple") and result code ("OK" or the first error's extensions.code).`,
 		}, []string{"operation", "code"}),
+		gqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "usergraph_graphql_operation_duration_seconds",
+			Help:    "Time from a GraphQL request's arrival to its answer, by root field and result code.",
+			Buckets: latencyBuckets,
+		}, []string{"operation", "code"}),
 	}
 	m.registry.MustRegister(
-		m.httpRequests, m.httpDuration, m.gqlOperations,
+		m.httpRequests, m.httpDuration, m.gqlOperations, m.gqlDuration,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "usergraph"),
@@ -118,9 +127,10 @@ func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.H
 			}
 			status := strconv.Itoa(rec.status)
 			metrics.httpRequests.WithLabelValues(route, method, status).Inc()
-			metrics.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+			metrics.httpDuration.WithLabelValues(route, method, status).Observe(elapsed.Seconds())
 			if info.Operation != "" {
 				metrics.gqlOperations.WithLabelValues(info.Operation, info.Code).Inc()
+				metrics.gqlDuration.WithLabelValues(info.Operation, info.Code).Observe(elapsed.Seconds())
 			}
 
 			level := slog.LevelInfo
