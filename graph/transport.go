@@ -16,9 +16,6 @@ import (
 	"usergraph/models"
 )
 
-// CodePayloadTooLarge is the code of a request whose body is over the size limit.
-const CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
-
 // jsonPOST is the POST transport: one GraphQL request as a JSON object. It differs from gqlgen's
 // transport.POST where a request cannot be read: its body is bounded (413 past the limit, before
 // the whole of it is read), bytes that are not UTF-8 are refused rather than turned into U+FFFD,
@@ -49,7 +46,7 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	switch err {
 	case nil:
 	case jsonbody.ErrTooLarge:
-		writeRequestError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+		writeRequestError(w, http.StatusRequestEntityTooLarge, jsonbody.CodeTooLarge,
 			fmt.Sprintf("the request body is larger than %d bytes", t.maxBytes))
 		return
 	case jsonbody.ErrNotUTF8:

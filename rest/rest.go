@@ -20,10 +20,9 @@ import (
 // MaxBodyBytes bounds the body of a PUT.
 const MaxBodyBytes = 64 << 10
 
-// The codes of the route's own transport errors, beside the domain's.
+// The codes of the route's own transport errors, beside the domain's and jsonbody.CodeTooLarge.
 const (
 	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
-	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
 	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 )
 
@@ -147,7 +146,7 @@ func decodeUpdate(w http.ResponseWriter, r *http.Request) (models.UserUpdate, *r
 	var fields map[string]json.RawMessage
 	switch err := jsonbody.Decode(w, r, MaxBodyBytes, &fields); {
 	case err == jsonbody.ErrTooLarge:
-		return upd, &requestError{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
+		return upd, &requestError{http.StatusRequestEntityTooLarge, jsonbody.CodeTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
 	case err == jsonbody.ErrNotUTF8:
 		return upd, &requestError{http.StatusBadRequest, string(models.BadUserInput), err.Error()}
 	case err != nil || fields == nil:
