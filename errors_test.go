@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"usergraph/internal/dbtest"
 )
@@ -186,6 +188,8 @@ type tcpProxy struct {
 	mu    sync.Mutex
 	conns []net.Conn
 	cut   bool
+	// stalled holds back everything the server sends, as a database that hangs would.
+	stalled atomic.Bool
 }
 
 func newTCPProxy(t *testing.T, target string) *tcpProxy {
@@ -217,9 +221,35 @@ func (p *tcpProxy) serve(ln net.Listener) {
 		p.conns = append(p.conns, client, server)
 		p.mu.Unlock()
 		go func() { io.Copy(server, client); server.Close() }()
-		go func() { io.Copy(client, server); client.Close() }()
+		go func() { p.relay(client, server); client.Close() }()
 	}
 }
+
+// relay copies what the server sends to the client, holding it back while the proxy is stalled.
+func (p *tcpProxy) relay(client, server net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := server.Read(buf)
+		for p.stalled.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Stall makes the database appear to hang: connections stay open, and nothing it answers
+// arrives, until Unstall.
+func (p *tcpProxy) Stall() { p.stalled.Store(true) }
+
+// Unstall lets answers through again.
+func (p *tcpProxy) Unstall() { p.stalled.Store(false) }
 
 // Cut closes every connection and refuses new ones.
 func (p *tcpProxy) Cut() {
@@ -246,4 +276,50 @@ func (p *tcpProxy) Resume() {
 	}
 	p.ln, p.cut = ln, false
 	go p.serve(ln)
+}
+
+// A database that stops answering, without closing its connections: no request outlives
+// REQUEST_TIMEOUT. Each is answered SERVICE_UNAVAILABLE, and the service recovers when the
+// database answers again.
+func TestDatabaseThatHangs(t *testing.T) {
+	if !dbtest.MySQLConfigured(t) {
+		t.Skip("needs TEST_MYSQL_DSN: the database is reached through a TCP proxy that can stall")
+	}
+	u, err := url.Parse(dbtest.MySQLURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	r := startRun(t, map[string]string{"DATABASE_URL": u.String(), "JWT_SECRET": testSecret, "REQUEST_TIMEOUT": "1s"})
+	c := r.client()
+	c.adminToken = token(t, "admin", "admin")
+	user := c.createUser(t, "hanging", "hanging@example.com")
+	own := token(t, user.ID)
+
+	proxy.Stall()
+	// A client that waits 5 s for a request whose deadline is 1 s: a timeout here is a hang.
+	c5 := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest(http.MethodPut, r.URL+"/users/"+user.ID, strings.NewReader(`{"username": "stuck"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+own)
+	resp, err := c5.Do(req)
+	if err != nil {
+		t.Fatalf("the request hung past its deadline: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("PUT while the database hangs: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	gql, _ := http.NewRequest(http.MethodPost, r.URL+"/graphql", strings.NewReader(`{"query": "{ me { id } }"}`))
+	gql.Header.Set("Content-Type", "application/json")
+	gql.Header.Set("Authorization", "Bearer "+own)
+	if got := doGraphQLWith(t, c5, gql); got.code() != "SERVICE_UNAVAILABLE" {
+		t.Errorf("GraphQL while the database hangs: %q", got.code())
+	}
+
+	proxy.Unstall()
+	if r := c.updateUser(t, own, user.ID, map[string]any{"username": "unstuck"}); r.code() != "" {
+		t.Errorf("after the database answers again: %+v", r.Errors)
+	}
 }

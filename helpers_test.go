@@ -144,7 +144,13 @@ func (s *testServer) postGraphQL(t testing.TB, bearer string, body []byte) gqlRe
 
 func doGraphQL(t testing.TB, req *http.Request) gqlResponse {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return doGraphQLWith(t, http.DefaultClient, req)
+}
+
+// doGraphQLWith is doGraphQL with the given client.
+func doGraphQLWith(t testing.TB, client *http.Client, req *http.Request) gqlResponse {
+	t.Helper()
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

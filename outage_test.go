@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -15,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"usergraph/internal/dbtest"
 )
 
 // mariaDB is a MariaDB server of the test's own, on a temporary data directory and a free port,
@@ -233,5 +237,52 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 		if got.Username != w.acked && !slices.Contains(w.since, got.Username) {
 			t.Errorf("writer %d: stored %q, last acknowledged %q (then tried %v)", i, got.Username, w.acked, w.since)
 		}
+	}
+}
+
+// A service started while its database is down waits for it, retrying, and comes up when it
+// does: in a deployment the service often starts first.
+func TestStartUpWaitsForTheDatabase(t *testing.T) {
+	m := startMariaDB(t)
+	m.exec("CREATE DATABASE usergraph")
+	m.kill()
+	r := launchRun(t, map[string]string{
+		"DATABASE_URL":       fmt.Sprintf("mysql://root@127.0.0.1:%d/usergraph", m.port),
+		"JWT_SECRET":         testSecret,
+		"DB_CONNECT_TIMEOUT": "60s",
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(r.stderr.String(), "does not answer yet") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry in the log:\n%s", r.stderr.String())
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("run gave up at once: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	m.start()
+	r.waitHealthy(t)
+	c := r.client()
+	c.adminToken = token(t, "admin", "admin")
+	c.createUser(t, "latecomer", "latecomer@example.com")
+}
+
+// Retrying is for a database that cannot be reached; one that refuses the credentials will not
+// change its mind, and start-up fails at once.
+func TestStartUpFailsAtOnceOnBadCredentials(t *testing.T) {
+	if !dbtest.MySQLConfigured(t) {
+		t.Skip("needs TEST_MYSQL_DSN: a MySQL server to refuse the credentials")
+	}
+	u, _ := url.Parse(dbtest.MySQLURL(t))
+	u.User = url.UserPassword("nobody", "wrong-password")
+	env := map[string]string{"DATABASE_URL": u.String(), "JWT_SECRET": testSecret, "DB_CONNECT_TIMEOUT": "10m", "PORT": "0"}
+	err := run(context.Background(), []string{"usergraph"}, func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "Access denied") || strings.Contains(err.Error(), "did not answer within") {
+		t.Errorf("got %v, want an immediate access-denied error", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "wrong-password") {
+		t.Errorf("the error repeats the password: %v", err)
 	}
 }

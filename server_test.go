@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -263,5 +264,28 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after SIGTERM")
+	}
+}
+
+// The healthcheck command, which container health checks run: it succeeds against a ready
+// server on PORT, and fails where none answers.
+func TestHealthcheckCommand(t *testing.T) {
+	r := startRun(t, map[string]string{"DATABASE_URL": "sqlite::memory:", "JWT_SECRET": testSecret})
+	port := r.URL[strings.LastIndex(r.URL, ":")+1:]
+	for _, tc := range []struct {
+		name, port string
+		ok         bool
+	}{
+		{"ReadyServer", port, true},
+		{"NothingListening", strconv.Itoa(freePort(t)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), []string{"usergraph", "healthcheck"}, func(k string) string {
+				return map[string]string{"PORT": tc.port}[k]
+			}, &syncBuffer{}, &syncBuffer{})
+			if (err == nil) != tc.ok {
+				t.Errorf("healthcheck on port %s: %v, want success %v", tc.port, err, tc.ok)
+			}
+		})
 	}
 }

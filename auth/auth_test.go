@@ -12,6 +12,7 @@ import (
 	"hash"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +245,19 @@ func TestVerifiedTokensExpire(t *testing.T) {
 				t.Errorf("err = %v, want valid %v", err, tc.valid)
 			}
 		})
+	}
+}
+
+// The cache of verified tokens stays within its size, and keeps the token just added.
+func TestTokenCacheStaysBounded(t *testing.T) {
+	c := newTokenCache(3)
+	for i := range 10 {
+		c.add(strconv.Itoa(i), verifiedToken{})
+	}
+	if len(c.entries) != 3 {
+		t.Errorf("%d entries, want 3", len(c.entries))
+	}
+	if _, ok := c.get("9"); !ok {
+		t.Error("the token added last is gone")
 	}
 }
