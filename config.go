@@ -37,7 +37,7 @@ type variable struct {
 var variables = []variable{
 	{"PORT", "8080", "TCP port, on all interfaces"},
 	{"DATABASE_URL", "sqlite:usergraph.db", "sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB?params"},
-	{"DB_MAX_OPEN_CONNS", "32", "MySQL connections at most, per instance"},
+	{"DB_MAX_OPEN_CONNS", strconv.Itoa(database.DefaultMaxOpenConns), "MySQL connections at most, per instance"},
 	{"DB_MAX_IDLE_CONNS", "DB_MAX_OPEN_CONNS", "MySQL connections kept open when idle"},
 	{"DB_CONN_MAX_LIFETIME", "30m", "how long a MySQL connection is used before it is replaced"},
 	{"DB_CONNECT_TIMEOUT", "30s", "how long start-up keeps retrying a database that does not answer"},
@@ -106,7 +106,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		bad("DATABASE_URL", "%v", err)
 	}
 	cfg.Database = db
-	cfg.Database.MaxOpenConns = 32
+	cfg.Database.MaxOpenConns = database.DefaultMaxOpenConns
 	intVar("DB_MAX_OPEN_CONNS", 1, &cfg.Database.MaxOpenConns)
 	cfg.Database.MaxIdleConns = cfg.Database.MaxOpenConns
 	intVar("DB_MAX_IDLE_CONNS", 0, &cfg.Database.MaxIdleConns)

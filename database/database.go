@@ -168,6 +168,14 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 	return db, nil
 }
 
+// DefaultMaxOpenConns is the MySQL pool's size when none is configured. More connections than
+// the database can run at once do not make it faster: the surplus statements wait inside the
+// server, where the waiting costs its CPU (spinning on contended locks, switching threads),
+// rather than in the pool, where it costs little. Measured with cmd/loadbench on 2 cores shared
+// with MariaDB, 32 concurrent updates through 16 connections rather than 32 cost the database
+// about 7% less CPU per update and cut the service's p99 latency by a fifth, at the same rate.
+const DefaultMaxOpenConns = 16
+
 func configurePool(db *sql.DB, cfg Config) {
 	switch {
 	case cfg.Memory:
@@ -181,8 +189,8 @@ func configurePool(db *sql.DB, cfg Config) {
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(4)
 	default:
-		db.SetMaxOpenConns(valueOr(cfg.MaxOpenConns, 32))
-		db.SetMaxIdleConns(valueOr(cfg.MaxIdleConns, valueOr(cfg.MaxOpenConns, 32)))
+		db.SetMaxOpenConns(valueOr(cfg.MaxOpenConns, DefaultMaxOpenConns))
+		db.SetMaxIdleConns(valueOr(cfg.MaxIdleConns, valueOr(cfg.MaxOpenConns, DefaultMaxOpenConns)))
 		db.SetConnMaxLifetime(time.Duration(valueOr(int64(cfg.ConnMaxLifetime), int64(30*time.Minute))))
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
