@@ -40,6 +40,7 @@ type composeFile struct {
 		} `yaml:"healthcheck"`
 		Volumes []string `yaml:"volumes"`
 		Ports   []string `yaml:"ports"`
+		CPUs    string   `yaml:"cpus"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -85,6 +86,10 @@ func TestComposeFile(t *testing.T) {
 	}
 	if app.DependsOn["mysql"].Condition != "service_healthy" {
 		t.Errorf("the app does not wait for a healthy database: %+v", app.DependsOn)
+	}
+	// Go's runtime sizes GOMAXPROCS from the container's CPU limit: one CPU, one P.
+	if got := interpolate(app.CPUs); got != "1" {
+		t.Errorf("the app's CPU limit is %q, want 1", got)
 	}
 
 	var known []string
