@@ -217,6 +217,15 @@ func run(o options) error {
 			fmt.Sprintf("%.0f µs/req", med[i].loadCPUPerRequest), stmts, ratio)
 	}
 	fmt.Printf("\np99 vs (a): (b) %.2fx, (c) %.2fx\n", float64(med[1].p99)/float64(med[0].p99), float64(med[2].p99)/float64(med[0].p99))
+	// The ceiling moves with whatever else the machine is doing; a run's own ratios, measured
+	// seconds apart, show how much of the spread is the machine's.
+	for i := 1; i < len(phases); i++ {
+		fmt.Printf("%s vs (a), run by run:", phases[i].name[:3])
+		for r := range results[i] {
+			fmt.Printf(" %.2fx", results[i][r].perSecond()/results[0][r].perSecond())
+		}
+		fmt.Println()
+	}
 	for i, p := range phases {
 		for _, r := range results[i] {
 			if r.firstError != "" {
