@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,12 @@ const shutdownGrace = 10 * time.Second
 const ephemeralTokenTTL = 24 * time.Hour
 
 // run is the whole program: main only calls it, and tests call it as main would.
+// defaultGCPercent is the garbage collector's setting unless GOGC says otherwise. The service's
+// live heap is a few MiB, so at Go's default of 100 it collected every few hundred requests;
+// measured with cmd/loadbench, 300 cut the CPU of an updateUser mutation by about 8% (the REST
+// route allocates less and did not change), for about 7 MiB more peak RSS (32 MiB in all).
+const defaultGCPercent = 300
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 1 {
 		switch args[1] {
@@ -63,6 +70,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
 	logOut := telemetry.NewBufferedWriter(stderr, 100*time.Millisecond)
 	defer logOut.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,6 +119,26 @@ func TestRunPersistsAcrossRestarts(t *testing.T) {
 			t.Errorf("after a restart: %+v", got)
 		}
 	})
+}
+
+// Not parallel: the garbage collector's setting is the process's.
+func TestRunSetsTheGCUnlessGOGCIsSet(t *testing.T) {
+	for _, tc := range []struct {
+		name, gogc string
+		want       int
+	}{
+		{"DefaultWhenUnset", "", defaultGCPercent},
+		{"OperatorsGOGCKept", "50", 100}, // the runtime applied GOGC itself; run must not undo it
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := debug.SetGCPercent(100)
+			t.Cleanup(func() { debug.SetGCPercent(before) })
+			startRun(t, map[string]string{"DATABASE_URL": "sqlite::memory:", "JWT_SECRET": testSecret, "GOGC": tc.gogc})
+			if got := debug.SetGCPercent(100); got != tc.want {
+				t.Errorf("GC percent %d, want %d", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestRunWithoutKeyPrintsAdminToken(t *testing.T) {
