@@ -18,9 +18,10 @@
 //
 // The service runs as docker-compose.yml runs it, with one CPU's worth of Go scheduler
 // (GOMAXPROCS=1): on cores it shares with its database, a second P costs more than it gives
-// (-procs 0 measures Go's default). The load comes from one OS thread (GOMAXPROCS 1 here too)
-// through fasthttp's client, so that the load generator takes as little as possible from the
-// cores the service and the database share. With -runs 3 it repeats the three phases and reports
+// (-procs 0 measures Go's default). The HTTP load comes from one thread of wrk when it is
+// installed (apt-get install wrk), else from fasthttp's client on one OS thread: the lighter the
+// load generator, the less it takes from the cores the service and the database share, and the
+// load CPU column shows what it took. With -runs 3 it repeats the three phases and reports
 // medians.
 package main
 
@@ -67,6 +68,7 @@ type options struct {
 	server   string
 	env      string
 	procs    int
+	client   string
 	addr     string // the service's host:port, once it runs
 }
 
@@ -80,6 +82,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 1, "how many times to run the three phases; medians are reported")
 	flag.StringVar(&o.server, "server", "", "a usergraph binary to run (default: go build . into a temporary directory)")
 	flag.StringVar(&o.env, "env", "", "extra environment for the service, as NAME=VALUE,NAME=VALUE")
+	flag.StringVar(&o.client, "client", "auto", `what sends the HTTP load: "wrk" (Debian's package), "fasthttp" (built in), or "auto": wrk if installed`)
 	flag.IntVar(&o.procs, "procs", 1, "GOMAXPROCS for the service: 1, as docker-compose.yml's one CPU gives it; 0 for Go's default, the machine's cores")
 	flag.Parse()
 	runtime.GOMAXPROCS(1)
@@ -100,6 +103,9 @@ type result struct {
 	loadCPUPerRequest float64 // µs of this program's own CPU: what the load generator takes from the cores
 	statements        float64 // per request, from Questions
 	firstError        string
+
+	serviceCPU, databaseCPU, loadCPU time.Duration // totals over the phase
+	questions                        int64
 }
 
 func (r result) perSecond() float64 { return float64(r.requests) / r.seconds }
@@ -168,25 +174,42 @@ func run(o options) error {
 		return err
 	}
 
+	mysqlServer := driverOf(databaseURL) == "mysql"
+	var wrk *wrkDriver
+	if o.client != "fasthttp" {
+		if wrk, err = newWrkDriver(tmp, base, token); err != nil && o.client == "wrk" {
+			return fmt.Errorf("-client wrk: %w", err)
+		}
+	}
+	load := "fasthttp's client"
+	if wrk != nil {
+		load = "wrk"
+	}
 	procs := "Go's default"
 	if o.procs > 0 {
 		procs = strconv.Itoa(o.procs)
 	}
-	fmt.Printf("loadbench: %s, %d connections, %d users, %s per phase (after %s of warm-up), %d run(s), load on 1 thread, service GOMAXPROCS %s\n",
-		strings.Split(databaseURL, ":")[0], o.conns, o.users, o.duration, o.warmup, o.runs, procs)
+	fmt.Printf("loadbench: %s, %d connections, %d users, %s per phase (after %s of warm-up), %d run(s), HTTP load from %s on 1 thread, service GOMAXPROCS %s\n",
+		strings.Split(databaseURL, ":")[0], o.conns, o.users, o.duration, o.warmup, o.runs, load, procs)
 	fmt.Printf("machine: %d cores, %s\n", runtime.NumCPU(), cpuModel())
 	phases := []struct {
 		name string
 		op   func(w *worker) error
+		kind string // for wrk
 	}{
-		{"(a) database ceiling", ceiling(db, driverOf(databaseURL))},
-		{"(b) PUT /users/{id}", putUser(token)},
-		{"(c) updateUser mutation", updateUserMutation(token)},
+		{"(a) database ceiling", ceiling(db, driverOf(databaseURL)), ""},
+		{"(b) PUT /users/{id}", putUser(token), "put"},
+		{"(c) updateUser mutation", updateUserMutation(token), "mutation"},
 	}
 	results := make([][]result, len(phases))
 	for r := range o.runs {
 		for i, p := range phases {
-			res := measure(o, r, i, p.op, server.Process.Pid, db, driverOf(databaseURL) == "mysql")
+			var res result
+			if i > 0 && wrk != nil {
+				res = wrk.measure(o, r, i, p.kind, func() *observation { return startObserving(server.Process.Pid, db, mysqlServer) })
+			} else {
+				res = measure(o, r, i, p.op, server.Process.Pid, db, mysqlServer)
+			}
 			results[i] = append(results[i], res)
 			fmt.Fprintf(os.Stderr, "run %d %-26s %8.0f req/s  p50 %-9s p99 %-9s errors %d\n", r+1, p.name, res.perSecond(), res.p50, res.p99, res.errors)
 		}
@@ -273,10 +296,9 @@ func measure(o options, run, phase int, op func(*worker) error, pid int, db *sql
 	latencies := make([][]time.Duration, o.conns)
 	errCount := make([]int, o.conns)
 	firstErr := make([]string, o.conns)
-	// fasthttp's client, not net/http's: it does a request's work in the caller's goroutine, with
-	// no per-connection reader and writer goroutines to hand it between, so the load generator
-	// takes about a third less CPU per request (the load CPU column) from the cores the service and
-	// the database share.
+	// Without wrk, fasthttp's client rather than net/http's: it does a request's work in the
+	// caller's goroutine, with no per-connection reader and writer goroutines to hand it between,
+	// and takes about a third less CPU per request (28 against 43 µs here).
 	client := &fasthttp.HostClient{Addr: o.addr, MaxConns: o.conns, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	var wg sync.WaitGroup
 	for i := range o.conns {
@@ -302,37 +324,18 @@ func measure(o options, run, phase int, op func(*worker) error, pid int, db *sql
 	}
 	time.Sleep(o.warmup)
 
-	questions0 := questions(db, mysqlServer)
-	dbPID := 0 // SQLite runs inside the service
-	if mysqlServer {
-		dbPID = mariadbPID()
-	}
-	cpu0, dbcpu0, loadcpu0 := cpuTime(pid), cpuTime(dbPID), cpuTime(os.Getpid())
-	var peak atomic.Int64
-	samplerDone := make(chan struct{})
-	go func() {
-		defer close(samplerDone)
-		for !stop.Load() {
-			if rss := rssOf(pid); rss > peak.Load() {
-				peak.Store(rss)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	obs := startObserving(pid, db, mysqlServer)
 	start := time.Now()
 	measuring.Store(true)
 	time.Sleep(o.duration)
 	measuring.Store(false)
 	seconds := time.Since(start).Seconds()
-	cpu1, dbcpu1, loadcpu1 := cpuTime(pid), cpuTime(dbPID), cpuTime(os.Getpid())
-	questions1 := questions(db, mysqlServer)
+	res := obs.stop(phase)
 	stop.Store(true)
 	wg.Wait()
-	<-samplerDone
 	client.CloseIdleConnections()
 
 	var all []time.Duration
-	res := result{seconds: seconds, peakRSS: peak.Load()}
 	for i := range o.conns {
 		all = append(all, latencies[i]...)
 		res.errors += errCount[i]
@@ -340,24 +343,76 @@ func measure(o options, run, phase int, op func(*worker) error, pid int, db *sql
 			res.firstError = firstErr[i]
 		}
 	}
-	res.requests = len(all)
-	if res.requests == 0 {
-		return res
+	res.seconds = seconds
+	if len(all) > 0 {
+		slices.Sort(all)
+		res.p50, res.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
-	slices.Sort(all)
-	res.p50, res.p99 = all[len(all)/2], all[len(all)*99/100]
+	res.perRequest(len(all))
+	return res
+}
+
+// observation is what a phase reads of the machine while it is measured: the CPU time of the
+// service, the database server and the load, MySQL's Questions counter, and the service's peak RSS.
+type observation struct {
+	pid, dbPID              int
+	db                      *sql.DB
+	mysqlServer             bool
+	service, database, load time.Duration // at the start
+	questions               int64         // at the start
+	peak                    atomic.Int64
+	stopSampling            atomic.Bool
+	samplerDone             chan struct{}
+}
+
+func startObserving(pid int, db *sql.DB, mysqlServer bool) *observation {
+	o := &observation{pid: pid, db: db, mysqlServer: mysqlServer, samplerDone: make(chan struct{})}
+	if mysqlServer {
+		o.dbPID = mariadbPID() // SQLite runs inside the service
+	}
+	o.questions = questions(db, mysqlServer)
+	o.service, o.database, o.load = cpuTime(pid), cpuTime(o.dbPID), cpuTime(os.Getpid())
+	go func() {
+		defer close(o.samplerDone)
+		for !o.stopSampling.Load() {
+			if rss := rssOf(pid); rss > o.peak.Load() {
+				o.peak.Store(rss)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return o
+}
+
+// stop ends the observation and returns a result holding what it saw; perRequest divides it.
+func (o *observation) stop(phase int) result {
+	service, database, load := cpuTime(o.pid), cpuTime(o.dbPID), cpuTime(os.Getpid())
+	q := questions(o.db, o.mysqlServer)
+	o.stopSampling.Store(true)
+	<-o.samplerDone
+	res := result{peakRSS: o.peak.Load(), loadCPU: load - o.load}
 	if phase > 0 {
-		res.cpuPerRequest = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(res.requests)
+		res.serviceCPU = service - o.service
 	}
-	res.loadCPUPerRequest = float64(loadcpu1-loadcpu0) / float64(time.Microsecond) / float64(res.requests)
-	if dbcpu1 > dbcpu0 {
-		res.dbCPUPerRequest = float64(dbcpu1-dbcpu0) / float64(time.Microsecond) / float64(res.requests)
+	if database > o.database {
+		res.databaseCPU = database - o.database
 	}
-	if questions1 > questions0 {
+	if q > o.questions {
 		// Less the two SHOW STATUS statements that read the counter.
-		res.statements = float64(questions1-questions0-1) / float64(res.requests)
+		res.questions = q - o.questions - 1
 	}
 	return res
+}
+
+// perRequest records the requests measured and turns the observed totals into figures per request.
+func (r *result) perRequest(requests int) {
+	r.requests = requests
+	if requests == 0 {
+		return
+	}
+	per := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(requests) }
+	r.cpuPerRequest, r.dbCPUPerRequest, r.loadCPUPerRequest = per(r.serviceCPU), per(r.databaseCPU), per(r.loadCPU)
+	r.statements = float64(r.questions) / float64(requests)
 }
 
 // median returns, field by field, the median of the runs' results.
