@@ -170,11 +170,12 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 
 // DefaultMaxOpenConns is the MySQL pool's size when none is configured. More connections than
 // the database can run at once do not make it faster: the surplus statements wait inside the
-// server, where the waiting costs its CPU (spinning on contended locks, switching threads),
-// rather than in the pool, where it costs little. Measured with cmd/loadbench on 2 cores shared
-// with MariaDB, 32 concurrent updates through 16 connections rather than 32 cost the database
-// about 7% less CPU per update and cut the service's p99 latency by a fifth, at the same rate.
-const DefaultMaxOpenConns = 16
+// server, where the waiting costs its CPU (spinning on contended locks, switching threads) and
+// stretches every transaction's commit, rather than in the pool, where it costs little. Measured
+// with cmd/loadbench on 2 cores shared with MariaDB, 32 concurrent updates through 32 connections
+// had a p99 latency 3 to 6 times the database's own; through 16, 1.3 to 1.7 times; through 12,
+// at most 1.2 times, at the same rate within the machine's noise (through 8, the rate fell).
+const DefaultMaxOpenConns = 12
 
 func configurePool(db *sql.DB, cfg Config) {
 	switch {
