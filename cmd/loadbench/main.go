@@ -478,13 +478,7 @@ func putUser(token string) func(*worker) error {
 	return func(w *worker) error {
 		id := w.randomID()
 		name := w.nextName()
-		w.req.Reset()
-		w.req.Header.SetMethod(http.MethodPut)
-		w.req.SetRequestURI("/users/" + strconv.Itoa(id))
-		w.req.Header.SetHost(w.client.Addr)
-		w.req.Header.SetContentType("application/json")
-		w.req.Header.Set("Authorization", auth)
-		w.req.SetBodyString(`{"username":"` + name + `"}`)
+		w.prepare(http.MethodPut, "/users/"+strconv.Itoa(id), auth, `{"username":"`+name+`"}`)
 		return send(w, func(body []byte) error {
 			// The user as stored after the update: another request for the same user may have
 			// changed it again in between, so the ID is what must match.
@@ -502,14 +496,8 @@ func updateUserMutation(token string) func(*worker) error {
 	return func(w *worker) error {
 		id := w.randomID()
 		name := w.nextName()
-		w.req.Reset()
-		w.req.Header.SetMethod(http.MethodPost)
-		w.req.SetRequestURI("/graphql")
-		w.req.Header.SetHost(w.client.Addr)
-		w.req.Header.SetContentType("application/json")
-		w.req.Header.Set("Authorization", auth)
-		w.req.SetBodyString(`{"query":"mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { id username email version } }","variables":{"id":"` +
-			strconv.Itoa(id) + `","in":{"username":"` + name + `"}}}`)
+		w.prepare(http.MethodPost, "/graphql", auth, `{"query":"mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { id username email version } }","variables":{"id":"`+
+			strconv.Itoa(id)+`","in":{"username":"`+name+`"}}}`)
 		return send(w, func(body []byte) error {
 			if bytes.Contains(body, []byte(`"errors"`)) || !bytes.Contains(body, []byte(`"id":"`+strconv.Itoa(id)+`"`)) {
 				return fmt.Errorf("GraphQL answered %.200s", body)
@@ -517,6 +505,17 @@ func updateUserMutation(token string) func(*worker) error {
 			return nil
 		})
 	}
+}
+
+// prepare sets the worker's request up: a JSON body, sent with the token.
+func (w *worker) prepare(method, uri, authorization, body string) {
+	w.req.Reset()
+	w.req.Header.SetMethod(method)
+	w.req.SetRequestURI(uri)
+	w.req.Header.SetHost(w.client.Addr)
+	w.req.Header.SetContentType("application/json")
+	w.req.Header.Set("Authorization", authorization)
+	w.req.SetBodyString(body)
 }
 
 func send(w *worker, check func([]byte) error) error {
