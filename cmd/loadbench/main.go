@@ -86,7 +86,7 @@ func main() {
 	flag.IntVar(&o.procs, "procs", 1, "GOMAXPROCS for the service: 1, as docker-compose.yml's one CPU gives it; 0 for Go's default, the machine's cores")
 	flag.Parse()
 	runtime.GOMAXPROCS(1)
-	if err := run(o); err != nil {
+	if err := run(o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
@@ -110,7 +110,8 @@ type result struct {
 
 func (r result) perSecond() float64 { return float64(r.requests) / r.seconds }
 
-func run(o options) error {
+// run measures, writing its report to out, and fails if any request failed.
+func run(o options, out io.Writer) error {
 	tmp, err := os.MkdirTemp("", "loadbench")
 	if err != nil {
 		return err
@@ -189,9 +190,9 @@ func run(o options) error {
 	if o.procs > 0 {
 		procs = strconv.Itoa(o.procs)
 	}
-	fmt.Printf("loadbench: %s, %d connections, %d users, %s per phase (after %s of warm-up), %d run(s), HTTP load from %s on 1 thread, service GOMAXPROCS %s\n",
+	fmt.Fprintf(out, "loadbench: %s, %d connections, %d users, %s per phase (after %s of warm-up), %d run(s), HTTP load from %s on 1 thread, service GOMAXPROCS %s\n",
 		strings.Split(databaseURL, ":")[0], o.conns, o.users, o.duration, o.warmup, o.runs, load, procs)
-	fmt.Printf("machine: %d cores, %s\n", runtime.NumCPU(), cpuModel())
+	fmt.Fprintf(out, "machine: %d cores, %s\n", runtime.NumCPU(), cpuModel())
 	phases := []struct {
 		name string
 		op   func(w *worker) error
@@ -215,10 +216,10 @@ func run(o options) error {
 		}
 	}
 
-	fmt.Println()
-	fmt.Printf("| %-26s | %8s | %9s | %9s | %6s | %9s | %12s | %12s | %12s | %10s | %8s |\n",
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "| %-26s | %8s | %9s | %9s | %6s | %9s | %12s | %12s | %12s | %10s | %8s |\n",
 		"phase (medians)", "req/s", "p50", "p99", "errors", "peak RSS", "service CPU", "database CPU", "load CPU", "statements", "vs (a)")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(28), dashes(10), dashes(11), dashes(11), dashes(8), dashes(11), dashes(14), dashes(14), dashes(14), dashes(12), dashes(10))
+	fmt.Fprintf(out, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(28), dashes(10), dashes(11), dashes(11), dashes(8), dashes(11), dashes(14), dashes(14), dashes(14), dashes(12), dashes(10))
 	med := make([]result, len(phases))
 	for i, p := range phases {
 		med[i] = median(results[i])
@@ -235,24 +236,24 @@ func run(o options) error {
 		if med[i].statements > 0 {
 			stmts = fmt.Sprintf("%.2f", med[i].statements)
 		}
-		fmt.Printf("| %-26s | %8.0f | %9s | %9s | %6d | %9s | %12s | %12s | %12s | %10s | %8s |\n",
+		fmt.Fprintf(out, "| %-26s | %8.0f | %9s | %9s | %6d | %9s | %12s | %12s | %12s | %10s | %8s |\n",
 			p.name, med[i].perSecond(), med[i].p50.Round(time.Microsecond), med[i].p99.Round(time.Microsecond), med[i].errors, rss, cpu, dbcpu,
 			fmt.Sprintf("%.0f µs/req", med[i].loadCPUPerRequest), stmts, ratio)
 	}
-	fmt.Printf("\np99 vs (a): (b) %.2fx, (c) %.2fx\n", float64(med[1].p99)/float64(med[0].p99), float64(med[2].p99)/float64(med[0].p99))
+	fmt.Fprintf(out, "\np99 vs (a): (b) %.2fx, (c) %.2fx\n", float64(med[1].p99)/float64(med[0].p99), float64(med[2].p99)/float64(med[0].p99))
 	// The ceiling moves with whatever else the machine is doing; a run's own ratios, measured
 	// seconds apart, show how much of the spread is the machine's.
 	for i := 1; i < len(phases); i++ {
-		fmt.Printf("%s vs (a), run by run:", phases[i].name[:3])
+		fmt.Fprintf(out, "%s vs (a), run by run:", phases[i].name[:3])
 		for r := range results[i] {
-			fmt.Printf(" %.2fx", results[i][r].perSecond()/results[0][r].perSecond())
+			fmt.Fprintf(out, " %.2fx", results[i][r].perSecond()/results[0][r].perSecond())
 		}
-		fmt.Println()
+		fmt.Fprintln(out)
 	}
 	for i, p := range phases {
 		for _, r := range results[i] {
 			if r.firstError != "" {
-				fmt.Printf("first error in %s: %s\n", p.name, r.firstError)
+				fmt.Fprintf(out, "first error in %s: %s\n", p.name, r.firstError)
 				break
 			}
 		}

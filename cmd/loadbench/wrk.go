@@ -3,6 +3,7 @@ package main
 import (
 	_ "embed"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +65,8 @@ type wrkResult struct {
 }
 
 func (d *wrkDriver) run(o options, run, phase int, kind, stage string, duration time.Duration) (wrkResult, error) {
-	cmd := exec.Command(d.bin, "-t1", "-c"+strconv.Itoa(o.conns), "-d"+strconv.Itoa(int(duration.Seconds()))+"s",
+	seconds := max(1, int(math.Ceil(duration.Seconds()))) // wrk counts whole seconds
+	cmd := exec.Command(d.bin, "-t1", "-c"+strconv.Itoa(o.conns), "-d"+strconv.Itoa(seconds)+"s",
 		"--timeout", "30s", "-s", d.script, d.base)
 	cmd.Env = append(os.Environ(), "LB_KIND="+kind, "LB_TOKEN="+d.token, "LB_USERS="+strconv.Itoa(o.users),
 		fmt.Sprintf("LB_PREFIX=lb%d%d%s", run, phase, stage), fmt.Sprintf("LB_SEED=%d", run*10+phase))
