@@ -83,11 +83,10 @@ func caseVariant(s string, i int) string {
 func TestDatabaseUnavailable(t *testing.T) {
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
-		path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
-		s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
+		s, lock := newLockableSQLiteServer(t)
 		u, tok := s.newUser(t)
 
-		release := lockSQLite(t, path)
+		release := lock()
 		r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("locked")})
 		release()
 		if r.code() != "SERVICE_UNAVAILABLE" {

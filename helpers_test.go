@@ -22,6 +22,7 @@ import (
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
+	"usergraph/internal/dbtest"
 	"usergraph/models"
 	"usergraph/telemetry"
 )
@@ -303,6 +304,14 @@ func openDB(t testing.TB, databaseURL string) *gorm.DB {
 		}
 	})
 	return db
+}
+
+// newLockableSQLiteServer starts a test server on a SQLite file of its own whose connections give
+// up on a held lock after 100 ms, and returns what takes that file's write lock (lockSQLite).
+func newLockableSQLiteServer(t testing.TB) (s *testServer, lock func() (release func())) {
+	path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
+	s = newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
+	return s, func() func() { return lockSQLite(t, path) }
 }
 
 // lockSQLite takes the write lock of the SQLite file at path from another connection, as another

@@ -520,10 +520,9 @@ func TestRESTAndGraphQLAgree(t *testing.T) {
 func TestRESTServerErrors(t *testing.T) {
 	t.Parallel()
 	t.Run("UnavailableSQLiteLocked", func(t *testing.T) {
-		path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
-		s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
+		s, lock := newLockableSQLiteServer(t)
 		u, own := s.newUser(t)
-		release := lockSQLite(t, path)
+		release := lock()
 		r := s.put(t, own, u.ID, `{"username": "locked-out"}`)
 		release()
 		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "SERVICE_UNAVAILABLE" {
