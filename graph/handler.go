@@ -11,9 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"usergraph/graph/model"
@@ -27,7 +25,9 @@ type Limits struct {
 	MaxBodyBytes int64
 	// Tokens bounds how many lexical tokens the parser reads before giving up on a document.
 	Tokens int
-	// Fields bounds how many fields a document selects, fragments counted where they are spread.
+	// Fields bounds how many nodes a document holds before it is validated: fields, fragment
+	// spreads and inline fragments, arguments, directives, variable definitions and literal
+	// values, in operations and fragments alike, fragments counted wherever they are spread.
 	Fields int
 	// Complexity bounds a document's cost: each field costs 1, users multiplies its selection by
 	// MaxPageSize, and each mutation costs MutationCost more.
@@ -73,7 +73,7 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes, maxBatch: limits.Batch})
-	queryCache := lru.New[*ast.QueryDocument](1000)
+	queryCache := newBoundedCache(documentCacheBytes, documentWeight)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(limits.Tokens)
 	if limits.Introspection {
@@ -81,9 +81,9 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	// After persisted queries, which may supply the document it counts.
-	srv.Use(fieldLimit{max: limits.Fields, tokens: limits.Tokens, cache: queryCache})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newBoundedCache(persistedQueryCacheBytes, stringWeight)})
+	// After persisted queries, which may supply the document it checks.
+	srv.Use(documentLimit{max: limits.Fields, tokens: limits.Tokens, cache: queryCache})
 	srv.Use(newComplexityLimit(limits.Complexity))
 	srv.Use(errorCap{max: maxErrors})
 	srv.Use(newOperationReporter(schema.Schema()))

@@ -1,0 +1,297 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"usergraph/database"
+	"usergraph/internal/dbtest"
+	"usergraph/models"
+)
+
+// serveGraphQL serves the GraphQL handler with limits over HTTP, on a SQLite file of its own, and
+// returns its URL. Requests carry no token unless the test sets a caller some other way.
+func serveGraphQL(tb testing.TB, limits Limits) string {
+	tb.Helper()
+	cfg, err := database.ParseURL(dbtest.SQLiteURL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db, err := database.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	srv := httptest.NewServer(NewHandler(models.NewUserService(db), slog.New(slog.NewJSONHandler(io.Discard, nil)), limits))
+	tb.Cleanup(func() {
+		srv.Close()
+		sqlDB.Close()
+	})
+	return srv.URL
+}
+
+// postAnonymously POSTs body to url without a token and returns the status and the answer.
+func postAnonymously(tb testing.TB, url string, body []byte) (int, []byte) {
+	tb.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, answer
+}
+
+// repeat joins n strings that f makes for 0..n-1.
+func repeat(n int, f func(i int) string) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(f(i))
+	}
+	return b.String()
+}
+
+// hostileDocument is a request built to make validation or the caches cost the server far more
+// than it costs the client, and how the server must answer it.
+type hostileDocument struct {
+	name       string
+	body       map[string]any
+	wantStatus int
+	wantCode   string
+}
+
+func query(q string) map[string]any { return map[string]any{"query": q} }
+
+// hostileDocuments are the shapes of document that reach validation's costly paths, each made as
+// large as the default limits let a body be.
+var hostileDocuments = []hostileDocument{
+	// One unused fragment of copies of one field: validation compared them pairwise, for seconds,
+	// before it said the fragment was never used.
+	{"UnusedFragmentOfOneFieldRepeated", query("{__typename} fragment F on Query {" + strings.Repeat(" __typename", 14900) + "}"), 200, codeComplexity},
+	{"ManySmallUnusedFragments", query("{__typename}" + repeat(1400, func(i int) string { return fmt.Sprintf(" fragment F%d on Query{__typename}", i) })), 200, codeComplexity},
+	{"UnusedFragmentsSpreadingEachOther", query("{__typename}" + repeat(1400, func(i int) string { return fmt.Sprintf(" fragment F%d on Query{...F%d}", i, i+1) })), 200, codeComplexity},
+	{"FragmentsSpreadingEachOtherInACycle", query("{...F0}" + repeat(1400, func(i int) string { return fmt.Sprintf(" fragment F%d on Query{...F%d}", i, (i+1)%1400) })), 200, codeComplexity},
+	{"FragmentSpreadTenThousandTimes", query("{...A} fragment A on Query{...B ...B ...B ...B ...B ...B ...B ...B ...B ...B} fragment B on Query{...C ...C ...C ...C ...C ...C ...C ...C ...C ...C} fragment C on Query{...D ...D ...D ...D ...D ...D ...D ...D ...D ...D} fragment D on Query{__typename __typename __typename __typename __typename __typename __typename __typename __typename __typename}"), 200, codeComplexity},
+	{"OneFieldRepeatedWithinTheFieldLimit", query("{" + strings.Repeat(" __typename", 999) + "}"), 200, codeComplexity},
+	{"NestedFieldsRepeatedWithinTheFieldLimit", query("{" + strings.Repeat(" me{id}", 490) + "}"), 200, codeComplexity},
+	{"InlineFragmentsRepeated", query("{" + strings.Repeat(" ...on Query{__typename}", 990) + "}"), 200, codeComplexity},
+	{"DirectivesInBulk", query("{__typename" + strings.Repeat(" @skip(if:false)", 2000) + "}"), 200, codeComplexity},
+	{"UnknownDirectivesInBulk", query("{__typename" + strings.Repeat(" @a", 7000) + "}"), 200, codeComplexity},
+	{"VariableDefinitionsInBulk", query("query(" + repeat(3500, func(i int) string { return fmt.Sprintf("$v%d:Int ", i) }) + "){__typename}"), 200, codeComplexity},
+	{"OneVariableDefinedThousandsOfTimes", query("query(" + strings.Repeat("$v:Int ", 3500) + "){__typename}"), 200, codeComplexity},
+	{"ArgumentsInBulk", query("{__typename(" + repeat(3500, func(i int) string { return fmt.Sprintf("a%d:1 ", i) }) + ")}"), 200, codeComplexity},
+	{"HugeListLiteral", query(`{user(id:[` + strings.Repeat("1,", 7000) + `]){id}}`), 200, codeComplexity},
+	{"HugeListAsADefaultValue", query("query($v:[Int]=[" + strings.Repeat("1,", 7000) + "]){__typename}"), 200, codeComplexity},
+	{"HugeObjectLiteral", query(`mutation{createUser(input:{` + repeat(3500, func(i int) string { return fmt.Sprintf("f%d:1 ", i) }) + `}){id}}`), 200, codeComplexity},
+	{"ManyOperations", query(repeat(2500, func(i int) string { return fmt.Sprintf("query Q%d{__typename} ", i) })), 200, codeComplexity},
+	{"LongOperationNameParameter", map[string]any{"query": "{__typename}", "operationName": strings.Repeat("A", 1<<20-64)}, 422, "GRAPHQL_VALIDATION_FAILED"},
+	// Valid, cheap to validate, and each a megabyte: these cost what reading a megabyte costs,
+	// and are answered, but must not be kept.
+	{"LongOperationNameInTheDocument", query("query " + strings.Repeat("A", 1<<20-64) + "{__typename}"), 200, ""},
+	{"MegabyteOfPadding", query("{__typename} #" + strings.Repeat("x", 1<<20-64)), 200, ""},
+	{"MegabyteStringLiteral", query(`{user(id:"` + strings.Repeat("A", 1<<20-64) + `"){id}}`), 200, "UNAUTHENTICATED"},
+}
+
+// Every hostile document is refused before validation by a check that is linear in its size, or
+// is cheap to answer: the answer is a small one, and for the documents that are refused it is the
+// limit's, not one of validation's findings, which would mean validation ran.
+func TestHostileDocumentsAreRefusedBeforeValidation(t *testing.T) {
+	url := serveGraphQL(t, DefaultLimits)
+	for _, tc := range hostileDocuments {
+		t.Run(tc.name, func(t *testing.T) {
+			body, _ := json.Marshal(tc.body)
+			if len(body) > int(DefaultLimits.MaxBodyBytes) {
+				t.Fatalf("the document is %d bytes, over the body limit", len(body))
+			}
+			status, answer := postAnonymously(t, url, body)
+			var resp struct {
+				Errors []struct {
+					Message    string         `json:"message"`
+					Extensions map[string]any `json:"extensions"`
+				} `json:"errors"`
+			}
+			if err := json.Unmarshal(answer, &resp); err != nil {
+				t.Fatalf("%d, not JSON: %.200s", status, answer)
+			}
+			code := ""
+			if len(resp.Errors) > 0 {
+				code, _ = resp.Errors[0].Extensions["code"].(string)
+			}
+			if status != tc.wantStatus || code != tc.wantCode {
+				t.Errorf("got %d %q, want %d %q: %.300s", status, code, tc.wantStatus, tc.wantCode, answer)
+			}
+			if len(answer) > 4<<10 {
+				t.Errorf("the answer is %d bytes", len(answer))
+			}
+		})
+	}
+}
+
+// Documents real clients send pass the checks: the Playground's introspection query, and a query
+// whose fragments select the same fields again, as components' fragments do.
+func TestRealDocumentsPassTheLimits(t *testing.T) {
+	url := serveGraphQL(t, DefaultLimits)
+	for name, q := range map[string]string{
+		"IntrospectionQuery": introspection.Query,
+		"OverlappingFragments": `query Page { users(first: 100) { edges { cursor node { ...Card ...Row ...Link } } pageInfo { hasNextPage endCursor } } }
+			fragment Card on User { id username email createdAt updatedAt }
+			fragment Row on User { id username email }
+			fragment Link on User { id username }`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			body, _ := json.Marshal(query(q))
+			status, answer := postAnonymously(t, url, body)
+			if status != 200 || strings.Contains(string(answer), codeComplexity) || strings.Contains(string(answer), "GRAPHQL_") {
+				t.Errorf("got %d %.400s", status, answer)
+			}
+		})
+	}
+}
+
+// No stream of requests, with or without a token, can make the caches keep more than CacheBytes:
+// here, hundreds of valid documents of a quarter of a megabyte each, each also registered as a
+// persisted query and run under an operation name of its own.
+func TestCachesAreBoundedByBytes(t *testing.T) {
+	url := serveGraphQL(t, DefaultLimits)
+	const requests = 300
+	padding := strings.Repeat("x", 256<<10)
+	send := func(i int) {
+		q := fmt.Sprintf("query Q%d {__typename} #%d%s", i, i, padding)
+		sum := sha256.Sum256([]byte(q))
+		body, _ := json.Marshal(map[string]any{
+			"query":         q,
+			"operationName": fmt.Sprintf("Q%d", i),
+			"extensions":    map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}},
+		})
+		if status, answer := postAnonymously(t, url, body); status != 200 || !strings.Contains(string(answer), `"__typename":"Query"`) {
+			t.Fatalf("request %d: %d %.200s", i, status, answer)
+		}
+	}
+	send(0) // the handler's own first allocations are not growth
+	before := liveHeap()
+	for i := 1; i <= requests; i++ {
+		send(i)
+	}
+	grown := int64(liveHeap()) - int64(before)
+	t.Logf("%d requests of %d KiB grew the live heap by %d KiB", requests, len(padding)>>10, grown>>10)
+	// Unbounded, the document cache alone would keep the 75 MiB of text these requests sent.
+	if limit := int64(CacheBytes); grown > limit {
+		t.Errorf("the live heap grew by %d MiB, more than the caches' budget of %d MiB", grown>>20, limit>>20)
+	}
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkHostileDocuments sends each hostile document, without a token, to the GraphQL handler
+// over HTTP, and reports the CPU that one request costs the process (server and client: an
+// upper bound of the server's) and the heap it leaves behind. Run it with
+//
+//	go test -run '^$' -bench HostileDocuments -benchtime 20x ./graph/
+func BenchmarkHostileDocuments(b *testing.B) {
+	url := serveGraphQL(b, DefaultLimits)
+	for _, tc := range hostileDocuments {
+		body, _ := json.Marshal(tc.body)
+		b.Run(tc.name, func(b *testing.B) {
+			postAnonymously(b, url, body)
+			before := liveHeap()
+			var cpu time.Duration
+			n := 0
+			for b.Loop() {
+				// Each request is made unique, as an attacker would, so that none is answered
+				// from a cache. Making them is not the server's work, and is not counted.
+				b.StopTimer()
+				batch := make([][]byte, 16)
+				for i := range batch {
+					batch[i] = uniqueBody(body, n+i)
+				}
+				b.StartTimer()
+				cpu0 := processCPU()
+				for _, req := range batch {
+					postAnonymously(b, url, req)
+				}
+				cpu += processCPU() - cpu0
+				n += len(batch)
+			}
+			b.StopTimer()
+			grown := int64(liveHeap()) - int64(before)
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "cpu-ms/req")
+			b.ReportMetric(float64(max(grown, 0))/float64(n), "retained-B/req")
+			b.ReportMetric(float64(len(body)), "body-B")
+		})
+	}
+}
+
+// uniqueBody returns body with a comment or a space that makes it differ from every other i.
+func uniqueBody(body []byte, i int) []byte {
+	var m map[string]any
+	json.Unmarshal(body, &m)
+	if q, ok := m["query"].(string); ok {
+		m["query"] = q + fmt.Sprintf("\n#%d", i)
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// processCPU is the CPU time this process has used, in user and system mode.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// FuzzDocumentLimit checks the counts that decide whether a document may reach validation, on
+// whatever parses: they end, and stopping early at a bound never changes the verdict, so a
+// document is refused exactly when its whole count is over the bound. `go test` replays the seed
+// corpus in testdata/fuzz/FuzzDocumentLimit; `go test -fuzz FuzzDocumentLimit -run '^$' ./graph`
+// explores further.
+func FuzzDocumentLimit(f *testing.F) {
+	for _, seed := range []string{
+		"{ me { id } }",
+		"{__typename} fragment F on Query { __typename __typename }",
+		"{...A} fragment A on Query {...B ...B} fragment B on Query {...A __typename}",
+		"query($a: [Int] = [1, 2, {b: 3}]) @x { me @include(if: true) { ... on User { id } id } }",
+		"{ a: me { id } a: me { id } a: me { ...F } } fragment F on User { id id }",
+		introspection.Query,
+	} {
+		f.Add(seed, uint16(20))
+	}
+	f.Fuzz(func(t *testing.T, q string, bound uint16) {
+		doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: q}, DefaultLimits.Tokens)
+		if err != nil {
+			return
+		}
+		const whole = 1 << 20
+		limit := int(bound)
+		if got, want := countNodes(doc, limit) > limit, countNodes(doc, whole) > limit; got != want {
+			t.Errorf("countNodes with limit %d says over: %v; the whole count says %v", limit, got, want)
+		}
+		if got, want := overlapPairs(doc, limit) > limit, overlapPairs(doc, whole) > limit; got != want {
+			t.Errorf("overlapPairs with budget %d says over: %v; the whole count says %v", limit, got, want)
+		}
+	})
+}
