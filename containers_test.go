@@ -1,9 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"debug/elf"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/internal/dbtest"
 )
@@ -28,29 +30,63 @@ import (
 // file's environment against a MySQL-compatible server.
 
 type composeFile struct {
-	Services map[string]struct {
-		Image       string            `yaml:"image"`
-		Build       any               `yaml:"build"`
-		Environment map[string]string `yaml:"environment"`
-		DependsOn   map[string]struct {
-			Condition string `yaml:"condition"`
-		} `yaml:"depends_on"`
-		Healthcheck *struct {
-			Test []string `yaml:"test"`
-		} `yaml:"healthcheck"`
-		Volumes []string `yaml:"volumes"`
-		Ports   []string `yaml:"ports"`
-		CPUs    string   `yaml:"cpus"`
-	} `yaml:"services"`
-	Volumes map[string]any `yaml:"volumes"`
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
 }
 
-// interpolate applies compose's ${NAME:-default} and ${NAME} with no variable set, as a first
-// `docker compose up` would.
-var composeVariable = regexp.MustCompile(`\$\{([A-Z_]+)(?::-([^}]*))?\}`)
+type composeService struct {
+	Image       string            `yaml:"image"`
+	Build       any               `yaml:"build"`
+	Environment map[string]string `yaml:"environment"`
+	DependsOn   map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Healthcheck *struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	Volumes []string `yaml:"volumes"`
+	Ports   []string `yaml:"ports"`
+	CPUs    string   `yaml:"cpus"`
+}
 
-func interpolate(s string) string {
-	return composeVariable.ReplaceAllString(s, "$2")
+// composeVariable is compose's ${NAME}, ${NAME:-default} or ${NAME:?error}.
+var composeVariable = regexp.MustCompile(`\$\{([A-Z_]+)(?:(:-|:\?)([^}]*))?\}`)
+
+// interpolate applies compose's variables to s with only those in set set, as `docker compose up`
+// would: a required one (${NAME:?error}) that is not set is an error, and compose starts nothing.
+func interpolate(s string, set map[string]string) (string, error) {
+	var missing error
+	out := composeVariable.ReplaceAllStringFunc(s, func(m string) string {
+		parts := composeVariable.FindStringSubmatch(m)
+		name, op, arg := parts[1], parts[2], parts[3]
+		if v := set[name]; v != "" {
+			return v
+		}
+		if op == ":?" {
+			missing = fmt.Errorf("%s: %s", name, arg)
+		}
+		if op == ":-" {
+			return arg
+		}
+		return ""
+	})
+	return out, missing
+}
+
+// composeSecret is the JWT_SECRET the compose file's tests start it with.
+var composeSecret = map[string]string{"JWT_SECRET": testSecret}
+
+// composeEnvironment is the app's environment as compose passes it with the variables in set.
+func composeEnvironment(t *testing.T, app composeService, set map[string]string) (map[string]string, error) {
+	t.Helper()
+	env := map[string]string{}
+	var errs []error
+	for k, v := range app.Environment {
+		value, err := interpolate(v, set)
+		env[k] = value
+		errs = append(errs, err)
+	}
+	return env, errors.Join(errs...)
 }
 
 func readCompose(t *testing.T) composeFile {
@@ -88,7 +124,7 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("the app does not wait for a healthy database: %+v", app.DependsOn)
 	}
 	// Go's runtime sizes GOMAXPROCS from the container's CPU limit: one CPU, one P.
-	if got := interpolate(app.CPUs); got != "1" {
+	if got, _ := interpolate(app.CPUs, nil); got != "1" {
 		t.Errorf("the app's CPU limit is %q, want 1", got)
 	}
 
@@ -106,14 +142,19 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("the compose file does not pass %s through", name)
 		}
 	}
-	url := interpolate(app.Environment["DATABASE_URL"])
+	// Without a key the service would start on an ephemeral one and print an admin token: a
+	// published port must not start that way because a variable was forgotten.
+	if _, err := composeEnvironment(t, app, nil); err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
+		t.Errorf("with no variables set, compose would start the app (%v); want it to refuse for want of JWT_SECRET", err)
+	}
+	env, err := composeEnvironment(t, app, composeSecret)
+	if err != nil {
+		t.Fatalf("with JWT_SECRET set, compose would refuse: %v", err)
+	}
+	url := env["DATABASE_URL"]
 	cfg, err := database.ParseURL(url)
 	if err != nil || cfg.Dialect != database.MySQL || !strings.Contains(url, "@mysql:3306/") {
 		t.Errorf("DATABASE_URL %q: %v", url, err)
-	}
-	env := map[string]string{}
-	for k, v := range app.Environment {
-		env[k] = interpolate(v)
 	}
 	if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
 		t.Errorf("the compose file's environment is not a valid configuration: %v", err)
@@ -189,17 +230,18 @@ func TestDockerfileBinaryServesComposeEnvironment(t *testing.T) {
 		}
 	}
 
-	app := readCompose(t).Services["app"]
+	composed, err := composeEnvironment(t, readCompose(t).Services["app"], composeSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	port := strconv.Itoa(freePort(t))
 	env := []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range app.Environment {
+	for k, v := range composed {
 		switch k {
 		case "DATABASE_URL":
 			v = dbtest.MySQLURL(t) // the compose network's "mysql" is this test's server
 		case "PORT":
 			v = port
-		default:
-			v = interpolate(v)
 		}
 		env = append(env, k+"="+v)
 	}
@@ -228,14 +270,11 @@ func TestDockerfileBinaryServesComposeEnvironment(t *testing.T) {
 		t.Errorf("healthcheck: %v %s", err, out)
 	}
 
-	// The ephemeral admin token it printed works, as a first `docker compose up` promises.
-	var adminToken string
-	scanner := bufio.NewScanner(strings.NewReader(stdout.String()))
-	for scanner.Scan() {
-		if line := strings.TrimSpace(scanner.Text()); strings.HasPrefix(line, "eyJ") {
-			adminToken = line
-		}
+	// It printed no token of its own, and a token signed with the compose file's JWT_SECRET works.
+	if jwt := anyJWT.FindString(stdout.String()); jwt != "" {
+		t.Errorf("with JWT_SECRET set, the binary printed a token: %s", jwt)
 	}
+	adminToken := token(t, "admin", auth.AdminRole)
 	c := &testServer{URL: base, adminToken: adminToken}
 	u := c.createUser(t, "containerized", "containerized@example.com")
 	if r := c.put(t, adminToken, u.ID, `{"username": "in-a-container"}`); r.Status != 200 {

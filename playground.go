@@ -1,8 +1,11 @@
 package main
 
 import (
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql/playground"
 )
@@ -37,20 +40,60 @@ mutation UpdateUser {
 // (devToken empty) the page holds no token, and the URL keeps no state: GraphiQL mirrors the
 // Headers tab into the URL as it is edited, which would put a user's real token in the browser's
 // history and in the logs of any proxy in between.
+//
+// The token is an admin's, so the page holds it only for a browser on this machine (see
+// fromThisMachine); any other request gets the page a configured key gets.
 func playgroundHandler(devToken string) http.Handler {
+	plain := playground.Handler("usergraph", "/graphql")
 	if devToken == "" {
-		return playground.Handler("usergraph", "/graphql")
+		return plain
 	}
-	page := playground.Handler("usergraph", "/graphql",
+	withToken := playground.Handler("usergraph", "/graphql",
 		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer " + devToken}),
 		playground.WithGraphiqlPersistStateInURL(true),
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The page carries a credential: keep it out of caches, and so out of the next run, whose
-		// key is a different one.
+		// Either page may be served at this address, depending on who asks: keep both out of
+		// caches, and the one with a credential out of the next run, whose key is a different one.
 		w.Header().Set("Cache-Control", "no-store")
-		page(w, r)
+		if !fromThisMachine(r) {
+			plain(w, r)
+			return
+		}
+		withToken(w, r)
 	})
+}
+
+// fromThisMachine reports whether r comes from a browser on this machine, asking for this machine
+// by a loopback name. Both must hold: the peer address alone would let a page from any site
+// reach the token by DNS rebinding (a name of the attacker's that now resolves to 127.0.0.1,
+// which the browser sends as the Host), and the Host alone is whatever the client writes. A
+// request that a proxy forwarded says so in its headers, and is not from this machine's browser
+// even when the proxy itself is.
+func fromThisMachine(r *http.Request) bool {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil || !isLoopback(peer) {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return isLoopback(host)
+}
+
+// isLoopback reports whether host is a loopback address or the name localhost.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // playgroundLink is the address of the Playground served at baseURL with the example in its

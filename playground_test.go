@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -90,5 +91,87 @@ func TestPlaygroundPage(t *testing.T) {
 				t.Errorf("the link's query is\n%s\nwant the example\n%s", got, playgroundExample)
 			}
 		})
+	}
+}
+
+// The development key's admin token is on the page only for a browser on this machine that asks
+// for it by a loopback name: not for a page that reached the server by DNS rebinding, not through
+// a proxy, not from another host.
+func TestPlaygroundTokenStaysOnThisMachine(t *testing.T) {
+	r := startRun(t, map[string]string{"DATABASE_URL": "sqlite::memory:"})
+	token := printedToken(r)
+	if token == "" {
+		t.Fatalf("with no key, start-up printed no token:\n%s", r.stdout.String())
+	}
+	port := strings.TrimPrefix(r.URL, "http://localhost:")
+	cases := []struct {
+		name      string
+		host      string
+		header    http.Header
+		wantToken bool
+	}{
+		{"LocalhostGetsTheToken", "localhost:" + port, nil, true},
+		{"LoopbackAddressGetsTheToken", "127.0.0.1:" + port, nil, true},
+		{"RebindingHostGetsNone", "rebind.attacker.example:" + port, nil, false},
+		{"LoopbackLookalikeGetsNone", "localhost.attacker.example:" + port, nil, false},
+		{"PublicNameGetsNone", "usergraph.example.com", nil, false},
+		{"ForwardedByAProxyGetsNone", "localhost:" + port, http.Header{"X-Forwarded-For": {"203.0.113.9"}}, false},
+		{"RFC7239ForwardedGetsNone", "localhost:" + port, http.Header{"Forwarded": {"for=203.0.113.9"}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, r.URL+"/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tc.host
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "GraphiQL") {
+				t.Fatalf("GET / = %d, not the Playground", resp.StatusCode)
+			}
+			if got := strings.Contains(string(body), token); got != tc.wantToken {
+				t.Errorf("page holds the token: %v, want %v", got, tc.wantToken)
+			}
+			if !tc.wantToken && anyJWT.MatchString(string(body)) {
+				t.Errorf("page holds a JWT")
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", got)
+			}
+		})
+	}
+}
+
+// A request from another host never gets the token, whatever Host it names. The peer address is
+// set by net/http from the connection, which a test on this machine cannot open from elsewhere,
+// so this one case calls the handler directly.
+func TestPlaygroundTokenNotForAnotherHost(t *testing.T) {
+	const devToken = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl"
+	h := playgroundHandler(devToken)
+	for _, peer := range []string{"192.0.2.7:51000", "[2001:db8::7]:51000", "10.0.0.2:51000"} {
+		t.Run(peer, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "http://localhost:8080/", nil)
+			req.RemoteAddr = peer
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if strings.Contains(rec.Body.String(), devToken) {
+				t.Errorf("a request from %s got the token", peer)
+			}
+		})
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://localhost:8080/", nil)
+	req.RemoteAddr = "[::1]:51000"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), devToken) {
+		t.Error("a request from [::1] for localhost did not get the token")
 	}
 }
