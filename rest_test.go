@@ -326,6 +326,58 @@ func TestRESTUpdateUser(t *testing.T) {
 	})
 }
 
+// A body that names a key twice is refused whole: encoding/json would store its last value, while
+// a proxy or firewall in front may have judged the request by the first. It is a broken body like
+// any other, so authentication and authorization still come first.
+func TestRESTDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		cases := []struct {
+			name       string
+			caller     string // "none", "own", "other"
+			body       string
+			wantStatus int
+			wantCode   string
+			wantDetail string // "" when the problem is not the body
+		}{
+			{"DuplicateUsername", "own", `{"username": "first-name", "username": "second-name"}`, 400, "BAD_USER_INPUT",
+				`duplicate key "username" in the request body`},
+			{"DuplicateAfterUnescaping", "own", `{"username": "first-name", "user\u006eame": "second-name"}`, 400, "BAD_USER_INPUT",
+				`duplicate key "username" in the request body`},
+			{"DuplicateEmailBesideValidUsername", "own", `{"email": "first@example.com", "username": "fine-name", "email": "second@example.com"}`, 400, "BAD_USER_INPUT",
+				`duplicate key "email" in the request body`},
+			{"DuplicateUnknownField", "own", `{"username": "fine-name", "role": "user", "role": "admin"}`, 400, "BAD_USER_INPUT",
+				`duplicate key "role" in the request body`},
+			{"DuplicateInsideAValue", "own", `{"username": {"first": 1, "first": 2}}`, 400, "BAD_USER_INPUT",
+				`duplicate key "first" at username.first in the request body`},
+			{"UnauthenticatedBeforeDuplicateKey", "none", `{"username": "first-name", "username": "second-name"}`, 401, "UNAUTHENTICATED", ""},
+			{"ForbiddenBeforeDuplicateKey", "other", `{"username": "first-name", "username": "second-name"}`, 401, "FORBIDDEN", ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				u, bearer := s.newUser(t)
+				switch tc.caller {
+				case "none":
+					bearer = ""
+				case "other":
+					_, bearer = s.newUser(t)
+				}
+				before := *s.stored(t, u.ID)
+				r := s.put(t, bearer, u.ID, tc.body)
+				p := r.problem(t)
+				if r.Status != tc.wantStatus || p.Code != tc.wantCode {
+					t.Fatalf("got %d %s, want %d %s: %s", r.Status, p.Code, tc.wantStatus, tc.wantCode, r.Body)
+				}
+				if tc.wantDetail != "" && p.Detail != tc.wantDetail {
+					t.Errorf("got detail %q, want %q", p.Detail, tc.wantDetail)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+	})
+}
+
 func equalMaps(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false

@@ -140,6 +140,53 @@ func TestGraphQLRequestErrors(t *testing.T) {
 	})
 }
 
+// A request that names a key twice, in the request object or anywhere in its variables, is refused
+// before it runs: encoding/json would run its last value, while a proxy or firewall in front may
+// have judged the request by the first.
+func TestGraphQLDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL)
+		u, tok := s.newUser(t)
+		update := mustJSON(updateMutation)
+		smuggled := mustJSON(fmt.Sprintf(`mutation { updateUser(id: "%s", input: {username: "smuggled-name"}) { id } }`, u.ID))
+		cases := []struct {
+			name        string
+			body        string
+			wantMessage string
+		}{
+			{"DuplicateQuery", `{"query": "{ me { id } }", "query": ` + smuggled + `}`,
+				`duplicate key "query" in the request body`},
+			{"DuplicateQueryAfterUnescaping", `{"query": "{ me { id } }", "qu\u0065ry": ` + smuggled + `}`,
+				`duplicate key "query" in the request body`},
+			// encoding/json fills RawParams.Query from "QUERY" too, the last one winning.
+			{"QueryInAnotherCase", `{"query": "{ me { id } }", "QUERY": ` + smuggled + `}`,
+				`duplicate key "QUERY" in the request body`},
+			{"DuplicateVariables", `{"query": ` + update + `, "variables": {"id": "0", "in": {}}, "variables": {"id": "` + u.ID + `", "in": {"username": "smuggled-name"}}}`,
+				`duplicate key "variables" in the request body`},
+			{"DuplicateVariable", `{"query": ` + update + `, "variables": {"id": "0", "in": {"username": "smuggled-name"}, "id": "` + u.ID + `"}}`,
+				`duplicate key "id" at variables.id in the request body`},
+			{"DuplicateKeyInNestedInput", `{"query": ` + update + `, "variables": {"id": "` + u.ID + `", "in": {"username": "fine-name", "username": "smuggled-name"}}}`,
+				`duplicate key "username" at variables.in.username in the request body`},
+			{"DuplicateKeyInExtensions", `{"query": ` + smuggled + `, "extensions": {"trace": 1, "trace": 2}}`,
+				`duplicate key "trace" at extensions.trace in the request body`},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := *s.stored(t, u.ID)
+				r := s.postGraphQL(t, tok, []byte(tc.body))
+				if r.Status != http.StatusBadRequest || r.code() != "BAD_USER_INPUT" {
+					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT: %+v", r.Status, r.code(), r.Errors)
+				}
+				if got := r.Errors[0].Message; got != tc.wantMessage {
+					t.Errorf("got message %q, want %q", got, tc.wantMessage)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+	})
+}
+
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -1,13 +1,11 @@
 package graph
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -19,30 +17,13 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
-
-	"usergraph/database"
-	"usergraph/internal/dbtest"
-	"usergraph/models"
 )
 
-// serveGraphQL serves the GraphQL handler with limits over HTTP, on a SQLite file of its own, and
-// returns its URL. Requests carry no token unless the test sets a caller some other way.
+// serveGraphQL serves newTestHandler over HTTP and returns its URL.
 func serveGraphQL(tb testing.TB, limits Limits) string {
 	tb.Helper()
-	cfg, err := database.ParseURL(dbtest.SQLiteURL(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sqlDB, _ := db.DB()
-	srv := httptest.NewServer(NewHandler(models.NewUserService(db), slog.New(slog.NewJSONHandler(io.Discard, nil)), limits))
-	tb.Cleanup(func() {
-		srv.Close()
-		sqlDB.Close()
-	})
+	srv := httptest.NewServer(newTestHandler(tb, limits))
+	tb.Cleanup(srv.Close)
 	return srv.URL
 }
 

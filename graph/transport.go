@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -19,8 +20,9 @@ import (
 // jsonPOST is the POST transport: one GraphQL request as a JSON object. It differs from gqlgen's
 // transport.POST where a request cannot be read: its body is bounded (413 past the limit, before
 // the whole of it is read), bytes that are not UTF-8 are refused rather than turned into U+FFFD,
-// and an undecodable body gets a short error with a code, where gqlgen's echoes the whole body
-// back and gives no code.
+// an object that names a key twice is refused rather than read by its last value, and an
+// undecodable body gets a short error with a code, where gqlgen's echoes the whole body back and
+// gives no code.
 type jsonPOST struct {
 	maxBytes int64
 	maxBatch int
@@ -62,8 +64,11 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	var params graphql.RawParams
 	if err := jsonbody.Unmarshal(body, &params); err != nil {
 		msg := `the request body must be one JSON object: {"query": "...", "variables": {...}}`
-		if jsonbody.IsArray(body) {
+		switch {
+		case jsonbody.IsArray(body):
 			msg = "batches (JSON arrays of requests) are not accepted: send one request per POST"
+		case errors.Is(err, jsonbody.ErrDuplicateKey):
+			msg = err.Error()
 		}
 		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), msg)
 		return
@@ -80,7 +85,11 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 func (t jsonPOST) doBatch(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, body []byte, start time.Time) {
 	var batch []graphql.RawParams
 	if err := jsonbody.Unmarshal(body, &batch); err != nil || len(batch) == 0 {
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), "a batch must be a non-empty JSON array of request objects")
+		msg := "a batch must be a non-empty JSON array of request objects"
+		if errors.Is(err, jsonbody.ErrDuplicateKey) {
+			msg = err.Error()
+		}
+		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), msg)
 		return
 	}
 	if len(batch) > t.maxBatch {

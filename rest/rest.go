@@ -6,6 +6,7 @@ package rest
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -147,7 +148,7 @@ func decodeUpdate(w http.ResponseWriter, r *http.Request) (models.UserUpdate, *r
 	switch err := jsonbody.Decode(w, r, MaxBodyBytes, &fields); {
 	case err == jsonbody.ErrTooLarge:
 		return upd, &requestError{http.StatusRequestEntityTooLarge, jsonbody.CodeTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
-	case err == jsonbody.ErrNotUTF8:
+	case err == jsonbody.ErrNotUTF8, errors.Is(err, jsonbody.ErrDuplicateKey):
 		return upd, &requestError{http.StatusBadRequest, string(models.BadUserInput), err.Error()}
 	case err != nil || fields == nil:
 		return upd, &requestError{http.StatusBadRequest, string(models.BadUserInput), `the body must be one JSON object, such as {"username": "...", "email": "..."}`}
