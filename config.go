@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ var variables = []variable{
 	{"JWT_ISSUER", "", "the iss tokens must carry"},
 	{"JWT_AUDIENCE", "", "the aud tokens must carry"},
 	{"JWT_ROLES_CLAIM", "roles", "the claim holding the caller's roles"},
-	{"GRAPHQL_MAX_BODY_BYTES", "1048576", "largest GraphQL POST body"},
+	{"GRAPHQL_MAX_BODY_BYTES", "262144", "largest GraphQL POST body"},
 	{"GRAPHQL_MAX_TOKENS", "15000", "lexical tokens the parser reads"},
 	{"GRAPHQL_MAX_FIELDS", "1000", "fields a document may select"},
 	{"GRAPHQL_MAX_COMPLEXITY", "5000", "a document's cost"},
@@ -125,12 +126,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		bad("JWT_SECRET", "must be at least %d bytes long, not %d (try: openssl rand -base64 48)", auth.MinSecretLength, n)
 	}
 	if u := cfg.Auth.JWKSURL; u != "" {
-		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
-			bad("JWKS_URL", "must be an http(s) URL, such as https://id.example.com/.well-known/jwks.json, not %q", u)
+		if err := auth.CheckJWKSURL(u); err != nil {
+			bad("JWKS_URL", "%v", err)
 		}
 	}
-	if rc := cfg.Auth.RolesClaim; strings.HasPrefix(rc, ".") || strings.HasSuffix(rc, ".") || strings.Contains(rc, "..") {
-		bad("JWT_ROLES_CLAIM", "must be a claim name, or a dotted path such as realm_access.roles, not %q", rc)
+	if rc := cfg.Auth.RolesClaim; !validRolesClaim(rc) {
+		bad("JWT_ROLES_CLAIM", "must be a claim name, a dotted path such as realm_access.roles, or a namespaced claim's URL such as https://example.com/roles, not %q", rc)
 	}
 
 	cfg.GraphQL = graph.DefaultLimits
@@ -153,6 +154,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", getenv("LOG_LEVEL"))
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// validRolesClaim reports whether name can name the roles claim: a URL, as namespaced claims are
+// named (its dots are part of the name), or a name whose dots separate the steps of a path into
+// nested claims, none of them empty.
+func validRolesClaim(name string) bool {
+	if strings.Contains(name, "://") {
+		u, err := url.Parse(name)
+		return err == nil && u.Scheme != "" && u.Host != ""
+	}
+	return !slices.Contains(strings.Split(name, "."), "")
 }
 
 func valueOr(v, fallback string) string {
