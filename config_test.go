@@ -3,6 +3,7 @@ package main
 import (
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,5 +40,84 @@ func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
 	}
 	if empty.RequestTimeout != 10*time.Second || empty.ConnectTimeout != 30*time.Second {
 		t.Errorf("timeouts %s, %s", empty.RequestTimeout, empty.ConnectTimeout)
+	}
+}
+
+// JWKS_URL must keep signing keys off plain http, except to this machine's own loopback.
+func TestConfigJWKSURL(t *testing.T) {
+	cases := []struct {
+		name        string
+		url         string
+		wantRefused bool
+	}{
+		{"HTTPSAccepted", "https://id.example.com/.well-known/jwks.json", false},
+		{"PlainHTTPToLoopbackAddressAccepted", "http://127.0.0.1:8080/jwks.json", false},
+		{"PlainHTTPToAnywhereIn127Accepted", "http://127.1.2.3/jwks.json", false},
+		{"PlainHTTPToLocalhostAccepted", "http://localhost:8080/jwks.json", false},
+		{"PlainHTTPToIPv6LoopbackAccepted", "http://[::1]:8080/jwks.json", false},
+		{"PlainHTTPToAnotherHostRefused", "http://id.example.com/.well-known/jwks.json", true},
+		{"PlainHTTPToAPrivateAddressRefused", "http://10.0.0.5/jwks.json", true},
+		{"PlainHTTPToALocalhostLookalikeRefused", "http://localhost.example.com/jwks.json", true},
+		{"FileURLRefused", "file:///etc/keys.json", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string {
+				if k == "JWKS_URL" {
+					return tc.url
+				}
+				return ""
+			})
+			if !tc.wantRefused {
+				if err != nil || cfg.Auth.JWKSURL != tc.url {
+					t.Errorf("got JWKS URL %q, error %v; want %q accepted", cfg.Auth.JWKSURL, err, tc.url)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%q was accepted", tc.url)
+			}
+			if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "JWKS_URL: ") {
+				t.Errorf("got %q, want one line naming JWKS_URL", err)
+			}
+		})
+	}
+}
+
+// JWT_ROLES_CLAIM takes a namespaced claim's URL (as Auth0 requires) as well as a dotted path.
+func TestConfigRolesClaim(t *testing.T) {
+	cases := []struct {
+		name        string
+		claim       string
+		wantRefused bool
+	}{
+		{"PlainNameAccepted", "groups", false},
+		{"DottedPathAccepted", "realm_access.roles", false},
+		{"NamespacedURLAccepted", "https://example.com/roles", false},
+		{"EmptyPathStepRefused", "realm..roles", true},
+		{"TrailingDotRefused", "realm_access.", true},
+		{"URLWithoutHostRefused", "https://", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string {
+				if k == "JWT_ROLES_CLAIM" {
+					return tc.claim
+				}
+				return ""
+			})
+			if !tc.wantRefused {
+				if err != nil || cfg.Auth.RolesClaim != tc.claim {
+					t.Errorf("got roles claim %q, error %v; want %q accepted", cfg.Auth.RolesClaim, err, tc.claim)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%q was accepted", tc.claim)
+			}
+			if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "JWT_ROLES_CLAIM: ") {
+				t.Errorf("got %q, want one line naming JWT_ROLES_CLAIM", err)
+			}
+		})
 	}
 }

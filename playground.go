@@ -3,11 +3,11 @@ package main
 import (
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql/playground"
+
+	"usergraph/auth"
 )
 
 // playgroundExample is the document that the link printed at start-up opens in the Playground.
@@ -77,23 +77,14 @@ func fromThisMachine(r *http.Request) bool {
 		}
 	}
 	peer, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil || !isLoopback(peer) {
+	if err != nil || !auth.IsLoopbackHost(peer) {
 		return false
 	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return isLoopback(host)
-}
-
-// isLoopback reports whether host is a loopback address or the name localhost.
-func isLoopback(host string) bool {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && ip.Unmap().IsLoopback()
+	return auth.IsLoopbackHost(host)
 }
 
 // playgroundLink is the address of the Playground served at baseURL with the example in its

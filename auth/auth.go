@@ -37,15 +37,19 @@ const AdminRole = "admin"
 type Config struct {
 	// Secret is the HS256 key. If set, it must be at least MinSecretLength bytes long.
 	Secret []byte
-	// JWKSURL is where an identity provider publishes its public keys.
+	// JWKSURL is where an identity provider publishes its public keys: an https URL, or plain
+	// http to a loopback host (see CheckJWKSURL).
 	JWKSURL string
 	// Issuer and Audience, when not empty, must match the token's iss and aud.
 	Issuer   string
 	Audience string
-	// RolesClaim names the claim that holds the caller's roles, an array of strings. A dotted
-	// name ("realm_access.roles") reaches into nested objects. Empty means "roles".
+	// RolesClaim names the claim that holds the caller's roles, an array of strings. A claim of
+	// the token with exactly this name is used as it is, so that namespaced claims such as
+	// "https://example.com/roles" (which Auth0 requires) work; otherwise a dotted name
+	// ("realm_access.roles") reaches into nested objects. Empty means "roles".
 	RolesClaim string
-	// Logger hears of key set fetches that failed. Nil means slog.Default().
+	// Logger hears where the key set comes from, and of fetches that failed. Nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -62,7 +66,8 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier for cfg. With a JWKSURL it fetches the key set before it returns,
 // and keeps it fresh until ctx ends; when that first fetch fails it is an error, unless a Secret
-// is configured too, in which case it logs the failure and keeps trying in the background.
+// is configured too, in which case it logs the failure and keeps trying in the background. A
+// JWKSURL that CheckJWKSURL refuses is an error either way.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
 		return nil, errors.New("no key: set a secret, a JWKS URL, or both")
@@ -78,17 +83,25 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	v := &Verifier{cfg: cfg, rolesPath: strings.Split(cfg.RolesClaim, "."), verified: newTokenCache(verifiedTokenCacheSize), now: time.Now}
 	if cfg.JWKSURL != "" {
-		keys, err := newJWKSKeys(ctx, cfg.JWKSURL, cfg.Logger)
+		if err := CheckJWKSURL(cfg.JWKSURL); err != nil {
+			return nil, err
+		}
+		cfg.Logger.Info("JWKS: signing keys come from this URL only, over https (plain http only to a loopback host), following redirects only within its scheme and host, in bodies of at most max_bytes",
+			"url", cfg.JWKSURL, "max_bytes", MaxJWKSBytes)
+		keys := newJWKSKeys(cfg.JWKSURL, cfg.Logger)
+		next, err := keys.refresh(ctx)
 		if err != nil {
+			err = fmt.Errorf("fetching the key set: %w", err)
 			if len(cfg.Secret) == 0 {
 				return nil, err
 			}
 			cfg.Logger.Warn("JWKS: the first fetch failed; HS256 tokens work meanwhile, and the fetch is retried", "url", cfg.JWKSURL, "err", err)
 		}
+		go keys.refreshLoop(ctx, next)
 		v.jwks = keys
 	}
+	// The key provider is added per token by Verify, which needs to learn the key set it used.
 	v.parseOpts = []jwt.ParseOption{
-		jwt.WithKeyProvider(jws.KeyProviderFunc(v.keyFor)),
 		jwt.WithValidate(true),
 		jwt.WithAcceptableSkew(Skew),
 		jwt.WithClock(jwt.ClockFunc(func() time.Time { return v.now() })),
@@ -110,7 +123,8 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 // is given, whatever the header claims, so the header's claim is checked here: a token that names
 // one algorithm and is signed with another is forged or broken either way. Keeping HS256 to the
 // secret also defeats the old trick of signing HS256 with a public key's bytes as the secret.
-func (v *Verifier) keyFor(ctx context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+// The key set the key came from goes to *from; HS256 never reads the key set.
+func (v *Verifier) keyFor(sink jws.KeySink, sig *jws.Signature, from *jwk.Set) error {
 	headers := sig.ProtectedHeaders()
 	alg := headers.Algorithm()
 	switch alg {
@@ -124,13 +138,14 @@ func (v *Verifier) keyFor(ctx context.Context, sink jws.KeySink, sig *jws.Signat
 		if v.jwks == nil {
 			return fmt.Errorf("algorithm %q is not accepted", alg)
 		}
-		key, err := v.jwks.key(ctx, headers.KeyID())
+		key, set, err := v.jwks.key(headers.KeyID())
 		if err != nil {
 			return err
 		}
 		if !fits(key, alg) {
 			return fmt.Errorf("key %q does not fit algorithm %q", headers.KeyID(), alg)
 		}
+		*from = set
 		sink.Key(alg, key)
 		return nil
 	}
@@ -138,8 +153,9 @@ func (v *Verifier) keyFor(ctx context.Context, sink jws.KeySink, sig *jws.Signat
 }
 
 // Verify checks a bearer token and returns the caller it speaks for. Its error's message is fit
-// to show the client.
-func (v *Verifier) Verify(ctx context.Context, token string) (*models.Caller, error) {
+// to show the client. It never waits on the network, a key set fetch included, so ctx does not
+// bound it.
+func (v *Verifier) Verify(_ context.Context, token string) (*models.Caller, error) {
 	if len(token) > MaxTokenLength {
 		return nil, errors.New("the bearer token is too long")
 	}
@@ -147,18 +163,21 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*models.Caller, er
 		return nil, errors.New("the bearer token is not a JWT in compact form")
 	}
 	now := v.now()
-	keys := v.jwks.current(ctx)
 	if c, ok := v.verified.get(token); ok {
-		if now.After(c.notBefore) && now.Before(c.expires) && c.keys == keys {
+		if now.After(c.notBefore) && now.Before(c.expires) && (c.keys == nil || c.keys == v.jwks.current()) {
 			return c.caller, nil
 		}
 		v.verified.remove(token)
 	}
-	tok, err := jwt.ParseString(token, v.parseOpts...)
+	var keys jwk.Set
+	provider := jws.KeyProviderFunc(func(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+		return v.keyFor(sink, sig, &keys)
+	})
+	tok, err := jwt.ParseString(token, append([]jwt.ParseOption{jwt.WithKeyProvider(provider)}, v.parseOpts...)...)
 	if err != nil {
 		return nil, errors.New(describe(err))
 	}
-	caller := &models.Caller{UserID: tok.Subject(), Admin: hasRole(claim(tok, v.rolesPath), AdminRole)}
+	caller := &models.Caller{UserID: tok.Subject(), Admin: hasRole(claim(tok, v.cfg.RolesClaim, v.rolesPath), AdminRole)}
 	c := verifiedToken{caller: caller, expires: tok.Expiration().Add(Skew), keys: keys}
 	if nbf := tok.NotBefore(); !nbf.IsZero() {
 		c.notBefore = nbf.Add(-Skew)
@@ -179,6 +198,7 @@ const verifiedTokenCacheSize = 4096
 // The key set a token was verified under is remembered too: when the identity provider's keys
 // are fetched anew (every 15 minutes, or after a rotation), tokens are verified again, so that
 // one signed with a retired key stops working within one fetch, as it would without the cache.
+// An HS256 token has no key set (nil): a fetch has no bearing on the secret.
 type verifiedToken struct {
 	caller             *models.Caller
 	notBefore, expires time.Time
@@ -206,8 +226,13 @@ func describe(err error) string {
 	return "the bearer token is invalid"
 }
 
-// claim returns the value at a dotted path of the token's claims, or nil.
-func claim(tok jwt.Token, path []string) any {
+// claim returns the token's claim with this name or, when it has none, the value at path (the
+// name split at its dots) in its nested claims, or nil. The name comes first because a namespaced
+// claim is named by a URL, whose dots are no path.
+func claim(tok jwt.Token, name string, path []string) any {
+	if v, ok := tok.Get(name); ok || len(path) == 1 {
+		return v
+	}
 	v, ok := tok.Get(path[0])
 	if !ok {
 		return nil

@@ -139,16 +139,75 @@ func TestNewVerifierRefusesShortSecret(t *testing.T) {
 	}
 }
 
+// A token from Sign carries its roles where an identity provider with the same claim name would
+// put them, and a Verifier with the same Config reads them back.
 func TestSignRoundTrip(t *testing.T) {
-	cfg := Config{Secret: secret, Issuer: "iss", Audience: "aud", RolesClaim: "realm_access.roles"}
-	tok, err := Sign(cfg, TokenRequest{Subject: "12", Roles: []string{"admin"}, TTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name         string
+		rolesClaim   string
+		wantTopClaim string // the top-level claim that holds the roles
+	}{
+		{"DefaultClaim", "", "roles"},
+		{"DottedPathNests", "realm_access.roles", "realm_access"},
+		{"NamespacedClaimStaysWhole", "https://example.com/roles", "https://example.com/roles"},
 	}
-	v, _ := NewVerifier(context.Background(), cfg)
-	caller, err := v.Verify(context.Background(), tok)
-	if err != nil || caller.UserID != "12" || !caller.Admin {
-		t.Errorf("got %+v, %v", caller, err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Secret: secret, Issuer: "iss", Audience: "aud", RolesClaim: tc.rolesClaim}
+			tok, err := Sign(cfg, TokenRequest{Subject: "12", Roles: []string{"admin"}, TTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if parsed, err := jwt.ParseInsecure([]byte(tok)); err != nil {
+				t.Fatal(err)
+			} else if _, ok := parsed.Get(tc.wantTopClaim); !ok {
+				t.Errorf("no claim %q in %v", tc.wantTopClaim, parsed.PrivateClaims())
+			}
+			v, err := NewVerifier(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ask(serveMiddleware(t, v), tok)
+			if want := (answer{UserID: "12", Admin: true}); err != nil || got != want {
+				t.Errorf("got %+v, %v; want %+v", got, err, want)
+			}
+		})
+	}
+}
+
+// JWT_ROLES_CLAIM names the roles claim whatever the identity provider's convention: a claim of
+// exactly that name (Auth0's namespaced claims are named by a URL), or else a path into nested
+// claims (Keycloak's realm_access.roles).
+func TestRolesClaimNames(t *testing.T) {
+	admin := []string{"user", "admin"}
+	cases := []struct {
+		name       string
+		rolesClaim string
+		claims     map[string]any
+		wantAdmin  bool
+	}{
+		{"NamespacedClaimNamedByAURL", "https://example.com/roles", map[string]any{"https://example.com/roles": admin}, true},
+		{"AnotherNamespaceIsNotRead", "https://example.com/roles", map[string]any{"https://other.example.com/roles": admin}, false},
+		{"DottedPathIntoNestedClaims", "realm_access.roles", map[string]any{"realm_access": map[string]any{"roles": admin}}, true},
+		{"FlatClaimNamedWithDotsIsUsedAsItIs", "realm_access.roles", map[string]any{"realm_access.roles": admin}, true},
+		{"FlatClaimComesBeforeTheNestedOne", "realm_access.roles", map[string]any{"realm_access.roles": []string{"user"}, "realm_access": map[string]any{"roles": admin}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := NewVerifier(context.Background(), Config{Secret: secret, RolesClaim: tc.rolesClaim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims := map[string]any{"sub": "7", "exp": time.Now().Add(time.Hour).Unix()}
+			for name, value := range tc.claims {
+				claims[name] = value
+			}
+			tok := rawToken(map[string]any{"alg": "HS256", "typ": "JWT"}, claims, hmacWith(sha256.New, secret))
+			got, err := ask(serveMiddleware(t, v), tok)
+			if want := (answer{UserID: "7", Admin: tc.wantAdmin}); err != nil || got != want {
+				t.Errorf("got %+v, %v; want %+v", got, err, want)
+			}
+		})
 	}
 }
 

@@ -17,7 +17,8 @@ type TokenRequest struct {
 }
 
 // Sign returns an HS256 token, signed with cfg.Secret, that a Verifier with the same Config accepts: the subject, the roles
-// under cfg.RolesClaim, iat now, exp after the TTL, and cfg's issuer and audience if set.
+// under cfg.RolesClaim, iat now, exp after the TTL, and cfg's issuer and audience if set. A RolesClaim that is a URL
+// ("https://example.com/roles") names one claim; any other dotted name is a path into nested objects.
 func Sign(cfg Config, req TokenRequest) (string, error) {
 	if len(cfg.Secret) < MinSecretLength {
 		return "", fmt.Errorf("the HS256 secret must be at least %d bytes long", MinSecretLength)
@@ -41,13 +42,7 @@ func Sign(cfg Config, req TokenRequest) (string, error) {
 		if rolesClaim == "" {
 			rolesClaim = "roles"
 		}
-		// A dotted claim name is a path into nested objects, as Verify reads it.
-		path := strings.Split(rolesClaim, ".")
-		var value any = req.Roles
-		for i := len(path) - 1; i > 0; i-- {
-			value = map[string]any{path[i]: value}
-		}
-		b = b.Claim(path[0], value)
+		b = withRoles(b, rolesClaim, req.Roles)
 	}
 	tok, err := b.Build()
 	if err != nil {
@@ -58,4 +53,19 @@ func Sign(cfg Config, req TokenRequest) (string, error) {
 		return "", err
 	}
 	return string(signed), nil
+}
+
+// withRoles puts roles under the claim named name, as an identity provider would: a namespaced
+// claim, named by a URL, whole, since its dots are part of its name; any other dotted name as a
+// path into nested objects ("realm_access.roles", as Keycloak does). A Verifier reads both.
+func withRoles(b *jwt.Builder, name string, roles []string) *jwt.Builder {
+	if strings.Contains(name, "://") {
+		return b.Claim(name, roles)
+	}
+	path := strings.Split(name, ".")
+	var value any = roles
+	for i := len(path) - 1; i > 0; i-- {
+		value = map[string]any{path[i]: value}
+	}
+	return b.Claim(path[0], value)
 }
