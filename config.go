@@ -49,7 +49,7 @@ var variables = []variable{
 	{"JWT_AUDIENCE", "", "the aud tokens must carry"},
 	{"JWT_ROLES_CLAIM", "roles", "the claim holding the caller's roles"},
 	{"GRAPHQL_MAX_BODY_BYTES", "262144", "largest GraphQL POST body"},
-	{"GRAPHQL_MAX_TOKENS", "15000", "lexical tokens the parser reads"},
+	{"GRAPHQL_MAX_TOKENS", "5000", "lexical tokens the parser reads"},
 	{"GRAPHQL_MAX_FIELDS", "1000", "fields a document may select"},
 	{"GRAPHQL_MAX_COMPLEXITY", "5000", "a document's cost"},
 	{"GRAPHQL_MAX_BATCH", "0", "operations one POST may carry as a JSON array"},

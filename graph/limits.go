@@ -25,9 +25,9 @@ const codeComplexity = "COMPLEXITY_LIMIT_EXCEEDED"
 // validation, comes too late to prevent that. The checks here are linear, or stop as soon as the
 // document is over a bound, so no document costs more than its cheapest refusal:
 //
-//   - every node of the document counts against max: each field, fragment spread and inline
-//     fragment, each argument, directive, variable definition and literal value, in operations
-//     and fragment definitions alike, with a fragment counted again wherever it is spread;
+//   - every node of the document counts against max: each operation, field, fragment spread and
+//     inline fragment, each argument, directive, variable definition and literal value, in
+//     operations and fragment definitions alike, a fragment counted again wherever it is spread;
 //   - the pairs of same-named fields that the overlap check would compare are counted, up to
 //     maxOverlapPairs;
 //   - an operationName longer than maxOperationNameBytes is refused, since errors quote it.
@@ -71,10 +71,15 @@ func (l documentLimit) MutateOperationParameters(ctx context.Context, params *gr
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, l.tokens)
 	if err != nil {
-		return nil // gqlgen parses it again and reports the error in its standard way
+		// Reported as gqlgen reports it, which saves gqlgen parsing it again to fail the same way.
+		if gqlErr, ok := err.(*gqlerror.Error); ok {
+			errcode.Set(gqlErr, errcode.ParseFailed)
+			return gqlErr
+		}
+		return nil
 	}
 	if n := countNodes(doc, l.max); n > l.max {
-		err := gqlerror.Errorf("the document is too large: it holds more than %d fields, arguments, directives, variables and values (fragments counted wherever they are spread)", l.max)
+		err := gqlerror.Errorf("the document is too large: it holds more than %d fields, arguments, directives, variables, values and other nodes (fragments counted wherever they are spread)", l.max)
 		errcode.Set(err, codeComplexity)
 		return err
 	}
@@ -154,6 +159,7 @@ func countNodes(doc *ast.QueryDocument, limit int) int {
 		}
 	}
 	for _, op := range doc.Operations {
+		total++
 		for _, v := range op.VariableDefinitions {
 			total++
 			value(v.DefaultValue)
@@ -187,7 +193,12 @@ func countNodes(doc *ast.QueryDocument, limit int) int {
 // which fragments it has compared, where this counts them again, as if every spread were written
 // out in place.
 func overlapPairs(doc *ast.QueryDocument, budget int) int {
-	o := overlapCounter{budget: budget, fragments: map[string]*ast.FragmentDefinition{}, gathered: map[*ast.Field]map[string][]*ast.Field{}}
+	o := overlapCounter{
+		budget:    budget,
+		fragments: make(map[string]*ast.FragmentDefinition, len(doc.Fragments)),
+		visiting:  make(map[string]bool, len(doc.Fragments)),
+		gathered:  map[*ast.Field]map[string][]*ast.Field{},
+	}
 	for _, f := range doc.Fragments {
 		o.fragments[f.Name] = f
 	}
@@ -219,6 +230,9 @@ func overlapPairs(doc *ast.QueryDocument, budget int) int {
 type overlapCounter struct {
 	budget, spent int
 	fragments     map[string]*ast.FragmentDefinition
+	// visiting holds the fragments that the gathering under way is inside, against cycles; made
+	// once, as a gathering leaves it as it found it.
+	visiting map[string]bool
 	// gathered holds, for each field already seen, the fields of its selection set by response
 	// name, so that comparing it again does not gather them again.
 	gathered map[*ast.Field]map[string][]*ast.Field
@@ -233,7 +247,7 @@ func (o *overlapCounter) gather(set ast.SelectionSet, owner *ast.Field) map[stri
 		}
 	}
 	byName := map[string][]*ast.Field{}
-	visiting := map[string]bool{}
+	visiting := o.visiting
 	var add func(set ast.SelectionSet)
 	add = func(set ast.SelectionSet) {
 		for _, sel := range set {

@@ -67,27 +67,30 @@ func query(q string) map[string]any { return map[string]any{"query": q} }
 const bodyLimit = 256<<10 - 64
 
 // hostileDocuments are the shapes of document that reach validation's costly paths, each made as
-// large as the default limits let a body be.
+// large as the default token limit lets it be (perToken is how many tokens one repetition takes).
 var hostileDocuments = []hostileDocument{
+	// Not hostile: what the others are measured against.
+	{"OrdinaryQuery", query("query Me { me { id username email } }"), 200, "UNAUTHENTICATED"},
 	// One unused fragment of copies of one field: validation compared them pairwise, for seconds,
 	// before it said the fragment was never used.
-	{"UnusedFragmentOfOneFieldRepeated", query("{__typename} fragment F on Query {" + strings.Repeat(" __typename", 14900) + "}"), 200, codeComplexity},
-	{"ManySmallUnusedFragments", query("{__typename}" + repeat(1400, func(i int) string { return fmt.Sprintf(" fragment F%d on Query{__typename}", i) })), 200, codeComplexity},
-	{"UnusedFragmentsSpreadingEachOther", query("{__typename}" + repeat(1400, func(i int) string { return fmt.Sprintf(" fragment F%d on Query{...F%d}", i, i+1) })), 200, codeComplexity},
-	{"FragmentsSpreadingEachOtherInACycle", query("{...F0}" + repeat(1400, func(i int) string { return fmt.Sprintf(" fragment F%d on Query{...F%d}", i, (i+1)%1400) })), 200, codeComplexity},
+	{"UnusedFragmentOfOneFieldRepeated", query("{__typename} fragment F on Query {" + strings.Repeat(" __typename", fit(1)) + "}"), 200, codeComplexity},
+	{"ManySmallUnusedFragments", query("{__typename}" + repeat(fit(7), func(i int) string { return fmt.Sprintf(" fragment F%d on Query{__typename}", i) })), 200, codeComplexity},
+	{"UnusedFragmentsSpreadingEachOther", query("{__typename}" + repeat(fit(8), func(i int) string { return fmt.Sprintf(" fragment F%d on Query{...F%d}", i, i+1) })), 200, codeComplexity},
+	{"FragmentsSpreadingEachOtherInACycle", query("{...F0}" + repeat(fit(8), func(i int) string { return fmt.Sprintf(" fragment F%d on Query{...F%d}", i, (i+1)%fit(8)) })), 200, codeComplexity},
 	{"FragmentSpreadTenThousandTimes", query("{...A} fragment A on Query{...B ...B ...B ...B ...B ...B ...B ...B ...B ...B} fragment B on Query{...C ...C ...C ...C ...C ...C ...C ...C ...C ...C} fragment C on Query{...D ...D ...D ...D ...D ...D ...D ...D ...D ...D} fragment D on Query{__typename __typename __typename __typename __typename __typename __typename __typename __typename __typename}"), 200, codeComplexity},
-	{"OneFieldRepeatedWithinTheFieldLimit", query("{" + strings.Repeat(" __typename", 999) + "}"), 200, codeComplexity},
-	{"NestedFieldsRepeatedWithinTheFieldLimit", query("{" + strings.Repeat(" me{id}", 490) + "}"), 200, codeComplexity},
-	{"InlineFragmentsRepeated", query("{" + strings.Repeat(" ...on Query{__typename}", 990) + "}"), 200, codeComplexity},
-	{"DirectivesInBulk", query("{__typename" + strings.Repeat(" @skip(if:false)", 2000) + "}"), 200, codeComplexity},
-	{"UnknownDirectivesInBulk", query("{__typename" + strings.Repeat(" @a", 7000) + "}"), 200, codeComplexity},
-	{"VariableDefinitionsInBulk", query("query(" + repeat(3500, func(i int) string { return fmt.Sprintf("$v%d:Int ", i) }) + "){__typename}"), 200, codeComplexity},
-	{"OneVariableDefinedThousandsOfTimes", query("query(" + strings.Repeat("$v:Int ", 3500) + "){__typename}"), 200, codeComplexity},
-	{"ArgumentsInBulk", query("{__typename(" + repeat(3500, func(i int) string { return fmt.Sprintf("a%d:1 ", i) }) + ")}"), 200, codeComplexity},
-	{"HugeListLiteral", query(`{user(id:[` + strings.Repeat("1,", 7000) + `]){id}}`), 200, codeComplexity},
-	{"HugeListAsADefaultValue", query("query($v:[Int]=[" + strings.Repeat("1,", 7000) + "]){__typename}"), 200, codeComplexity},
-	{"HugeObjectLiteral", query(`mutation{createUser(input:{` + repeat(3500, func(i int) string { return fmt.Sprintf("f%d:1 ", i) }) + `}){id}}`), 200, codeComplexity},
-	{"ManyOperations", query(repeat(2500, func(i int) string { return fmt.Sprintf("query Q%d{__typename} ", i) })), 200, codeComplexity},
+	{"OneFieldRepeatedWithinTheFieldLimit", query("{" + strings.Repeat(" __typename", DefaultLimits.Fields-1) + "}"), 200, codeComplexity},
+	{"NestedFieldsRepeatedWithinTheFieldLimit", query("{" + strings.Repeat(" me{id}", DefaultLimits.Fields/2-10) + "}"), 200, codeComplexity},
+	{"InlineFragmentsRepeated", query("{" + strings.Repeat(" ...on Query{__typename}", DefaultLimits.Fields/2-10) + "}"), 200, codeComplexity},
+	{"DirectivesInBulk", query("{__typename" + strings.Repeat(" @skip(if:false)", fit(7)) + "}"), 200, codeComplexity},
+	{"UnknownDirectivesInBulk", query("{__typename" + strings.Repeat(" @a", fit(2)) + "}"), 200, codeComplexity},
+	{"VariableDefinitionsInBulk", query("query(" + repeat(fit(4), func(i int) string { return fmt.Sprintf("$v%d:Int ", i) }) + "){__typename}"), 200, codeComplexity},
+	{"OneVariableDefinedThousandsOfTimes", query("query(" + strings.Repeat("$v:Int ", fit(4)) + "){__typename}"), 200, codeComplexity},
+	{"ArgumentsInBulk", query("{__typename(" + repeat(fit(3), func(i int) string { return fmt.Sprintf("a%d:1 ", i) }) + ")}"), 200, codeComplexity},
+	{"HugeListLiteral", query(`{user(id:[` + strings.Repeat("1,", fit(1)) + `]){id}}`), 200, codeComplexity},
+	{"HugeListAsADefaultValue", query("query($v:[Int]=[" + strings.Repeat("1,", fit(1)) + "]){__typename}"), 200, codeComplexity},
+	{"HugeObjectLiteral", query(`mutation{createUser(input:{` + repeat(fit(3), func(i int) string { return fmt.Sprintf("f%d:1 ", i) }) + `}){id}}`), 200, codeComplexity},
+	{"ManyOperations", query(repeat(fit(5), func(i int) string { return fmt.Sprintf("query Q%d{__typename} ", i) })), 200, codeComplexity},
+	{"TokensOverTheLimit", query("{" + strings.Repeat(" __typename", DefaultLimits.Tokens) + "}"), 422, "GRAPHQL_PARSE_FAILED"},
 	{"LongOperationNameParameter", map[string]any{"query": "{__typename}", "operationName": strings.Repeat("A", bodyLimit)}, 422, "GRAPHQL_VALIDATION_FAILED"},
 	// Valid, cheap to validate, and each as large as a body may be: these cost what reading that
 	// much costs, and are answered, but must not be kept.
@@ -95,6 +98,10 @@ var hostileDocuments = []hostileDocument{
 	{"PaddingUpToTheBodyLimit", query("{__typename} #" + strings.Repeat("x", bodyLimit)), 200, ""},
 	{"StringLiteralUpToTheBodyLimit", query(`{user(id:"` + strings.Repeat("A", bodyLimit) + `"){id}}`), 200, "UNAUTHENTICATED"},
 }
+
+// fit is how many repetitions of perToken tokens each fit in a document under the default token
+// limit, with room for a few tokens around them.
+func fit(perToken int) int { return (DefaultLimits.Tokens - 20) / perToken }
 
 // Every hostile document is refused before validation by a check that is linear in its size, or
 // is cheap to answer: the answer is a small one, and for the documents that are refused it is the
