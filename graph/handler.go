@@ -105,8 +105,13 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if e, ok := errors.AsType[*models.Error](err); ok {
-			if e.Code == models.Unavailable || e.Code == models.Internal {
-				logger.WarnContext(ctx, "graphql: operation failed", "code", e.Code, "err", err, "path", gqlErr.Path.String())
+			// At the levels the REST edge logs them at: an outage is expected now and then, an
+			// internal error never.
+			switch e.Code {
+			case models.Unavailable:
+				logger.WarnContext(ctx, "graphql: database unavailable", "err", err, "path", gqlErr.Path.String())
+			case models.Internal:
+				logger.ErrorContext(ctx, "graphql: internal error", "err", err, "path", gqlErr.Path.String())
 			}
 			gqlErr.Message = e.Message
 			gqlErr.Extensions = errorExtensions(e)

@@ -13,10 +13,6 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 )
 
-// codeComplexity is gqlgen's code for a document over the complexity limit; a document with too
-// many fields is over the same kind of limit.
-const codeComplexity = "COMPLEXITY_LIMIT_EXCEEDED"
-
 // documentLimit refuses, before gqlgen validates it, a document that validation would take long
 // over. Validation is not linear in a document's size: it walks every fragment definition, used
 // or not, and its overlap check (OverlappingFieldsCanBeMerged) compares same-named fields

@@ -6,7 +6,8 @@ package graph
 
 import "usergraph/models"
 
-// Resolver holds the dependencies of the resolvers. server.go fills it in once, at start-up.
+// Resolver holds the dependencies of the resolvers. NewHandler fills it in once, with what
+// server.go gives it at start-up.
 type Resolver struct {
 	UserService *models.UserService
 }

@@ -48,11 +48,11 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	switch err {
 	case nil:
 	case jsonbody.ErrTooLarge:
-		writeRequestError(w, http.StatusRequestEntityTooLarge, jsonbody.CodeTooLarge,
+		writeRequestError(w, codePayloadTooLarge,
 			fmt.Sprintf("the request body is larger than %d bytes", t.maxBytes))
 		return
 	case jsonbody.ErrNotUTF8:
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), err.Error())
+		writeRequestError(w, string(models.BadUserInput), err.Error())
 		return
 	default:
 		return // the client went away mid-body: nobody is left to answer
@@ -70,7 +70,7 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		case errors.Is(err, jsonbody.ErrDuplicateKey):
 			msg = err.Error()
 		}
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), msg)
+		writeRequestError(w, string(models.BadUserInput), msg)
 		return
 	}
 	resp, status := t.execute(r, exec, &params, start)
@@ -89,11 +89,11 @@ func (t jsonPOST) doBatch(w http.ResponseWriter, r *http.Request, exec graphql.G
 		if errors.Is(err, jsonbody.ErrDuplicateKey) {
 			msg = err.Error()
 		}
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), msg)
+		writeRequestError(w, string(models.BadUserInput), msg)
 		return
 	}
 	if len(batch) > t.maxBatch {
-		writeRequestError(w, http.StatusBadRequest, string(models.BadUserInput), fmt.Sprintf("a batch holds at most %d requests, not %d", t.maxBatch, len(batch)))
+		writeRequestError(w, string(models.BadUserInput), fmt.Sprintf("a batch holds at most %d requests, not %d", t.maxBatch, len(batch)))
 		return
 	}
 	responses := make([]*graphql.Response, len(batch))
@@ -125,8 +125,10 @@ func (t jsonPOST) execute(r *http.Request, exec graphql.GraphExecutor, params *g
 	return responses(ctx), http.StatusOK
 }
 
-func writeRequestError(w http.ResponseWriter, status int, code, message string) {
-	w.WriteHeader(status)
+// writeRequestError answers a request that never reached an operation, with the status that
+// requestStatus gives code.
+func writeRequestError(w http.ResponseWriter, code, message string) {
+	w.WriteHeader(requestStatus[code])
 	writeResponse(w, &graphql.Response{Errors: gqlerror.List{{
 		Message:    message,
 		Extensions: map[string]any{"code": code},

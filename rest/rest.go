@@ -21,15 +21,17 @@ import (
 // MaxBodyBytes bounds the body of a PUT.
 const MaxBodyBytes = 64 << 10
 
-// The codes of the route's own transport errors, beside the domain's and jsonbody.CodeTooLarge.
+// The codes of the route's own transport errors, beside the domain's: the request never reached
+// the operation.
 const (
-	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
-	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	CodeMethodNotAllowed     models.Code = "METHOD_NOT_ALLOWED"
+	CodePayloadTooLarge      models.Code = "PAYLOAD_TOO_LARGE"
+	CodeUnsupportedMediaType models.Code = "UNSUPPORTED_MEDIA_TYPE"
 )
 
-// statusOf is the one table from the domain's codes to HTTP statuses. FORBIDDEN is 401, not 403:
-// the old documentation promised 401 for a caller "not authorized to update this user", and the
-// body's code tells it from UNAUTHENTICATED.
+// statusOf is the one table from codes, the domain's and the route's own, to HTTP statuses.
+// FORBIDDEN is 401, not 403: the old documentation promised 401 for a caller "not authorized to
+// update this user", and the body's code tells it from UNAUTHENTICATED.
 var statusOf = map[models.Code]int{
 	models.Unauthenticated:    http.StatusUnauthorized,
 	models.Forbidden:          http.StatusUnauthorized,
@@ -39,6 +41,9 @@ var statusOf = map[models.Code]int{
 	models.PreconditionFailed: http.StatusPreconditionFailed,
 	models.Unavailable:        http.StatusServiceUnavailable,
 	models.Internal:           http.StatusInternalServerError,
+	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMediaType:  http.StatusUnsupportedMediaType,
 }
 
 // retryAfter is the Retry-After of a 503, in seconds.
@@ -88,7 +93,7 @@ func UpdateUser(users *models.UserService, logger *slog.Logger) http.Handler {
 				writeError(w, r, logger, err)
 				return
 			}
-			writeProblem(w, bad.status, bad.code, bad.detail, nil)
+			writeProblem(w, bad.code, bad.detail, nil)
 			return
 		}
 		upd.IfVersion = ifMatch(r.Header.Get("If-Match"))
@@ -106,7 +111,7 @@ func MethodNotAllowed(allowed ...string) http.Handler {
 	allow := strings.Join(allowed, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeProblem(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed here: use "+allow, nil)
+		writeProblem(w, CodeMethodNotAllowed, r.Method+" is not allowed here: use "+allow, nil)
 	})
 }
 
@@ -126,8 +131,7 @@ func OpenAPI() http.Handler {
 
 // requestError is a request that could not be decoded at all.
 type requestError struct {
-	status int
-	code   string
+	code   models.Code
 	detail string
 }
 
@@ -140,18 +144,18 @@ var knownFields = []string{"username", "email"}
 func decodeUpdate(w http.ResponseWriter, r *http.Request) (models.UserUpdate, *requestError) {
 	var upd models.UserUpdate
 	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {
-		return upd, &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be JSON, sent as Content-Type: application/json"}
+		return upd, &requestError{CodeUnsupportedMediaType, "the body must be JSON, sent as Content-Type: application/json"}
 	}
 	// Decoding into a map, not a struct, keeps field names exact: encoding/json would match
 	// "USERNAME" to a struct's Username.
 	var fields map[string]json.RawMessage
 	switch err := jsonbody.Decode(w, r, MaxBodyBytes, &fields); {
 	case err == jsonbody.ErrTooLarge:
-		return upd, &requestError{http.StatusRequestEntityTooLarge, jsonbody.CodeTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
+		return upd, &requestError{CodePayloadTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
 	case err == jsonbody.ErrNotUTF8, errors.Is(err, jsonbody.ErrDuplicateKey):
-		return upd, &requestError{http.StatusBadRequest, string(models.BadUserInput), err.Error()}
+		return upd, &requestError{models.BadUserInput, err.Error()}
 	case err != nil || fields == nil:
-		return upd, &requestError{http.StatusBadRequest, string(models.BadUserInput), `the body must be one JSON object, such as {"username": "...", "email": "..."}`}
+		return upd, &requestError{models.BadUserInput, `the body must be one JSON object, such as {"username": "...", "email": "..."}`}
 	}
 	for _, name := range knownFields {
 		raw, ok := fields[name]
@@ -225,7 +229,6 @@ func writeUser(w http.ResponseWriter, u *models.User) {
 // writeError renders an operation's error.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := models.ErrorCode(err)
-	status := statusOf[code]
 	switch code {
 	case models.Unauthenticated:
 		challenge := `Bearer realm="usergraph"`
@@ -241,16 +244,18 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	case models.Internal:
 		logger.ErrorContext(r.Context(), "rest: internal error", "err", err)
 	}
-	writeProblem(w, status, string(code), models.ErrorMessage(err), models.ErrorFields(err))
+	writeProblem(w, code, models.ErrorMessage(err), models.ErrorFields(err))
 }
 
-func writeProblem(w http.ResponseWriter, status int, code, detail string, fields []models.FieldError) {
+// writeProblem answers with a problem details body for code, with the status the table gives it.
+func writeProblem(w http.ResponseWriter, code models.Code, detail string, fields []models.FieldError) {
+	status := statusOf[code]
 	body, _ := json.Marshal(problem{
 		Type:   "about:blank",
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: detail,
-		Code:   code,
+		Code:   string(code),
 		Errors: fields,
 	})
 	w.Header().Set("Content-Type", "application/problem+json")

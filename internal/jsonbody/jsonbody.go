@@ -15,9 +15,6 @@ import (
 	"unicode/utf8"
 )
 
-// CodeTooLarge is the error code both edges answer ErrTooLarge with.
-const CodeTooLarge = "PAYLOAD_TOO_LARGE"
-
 // The ways a body can fail to decode.
 var (
 	// ErrTooLarge: the body is longer than the limit. It was not read past the limit.
