@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"usergraph/auth"
+	"usergraph/database"
 	"usergraph/graph"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
@@ -40,10 +41,10 @@ func BenchmarkUpdateUser(b *testing.B) {
 }
 
 func benchmarkUpdateUser(b *testing.B, databaseURL string) {
-	db := openDB(b, databaseURL)
+	db := dbtest.Open(b, databaseURL)
 	sqlDB, _ := db.DB()
 	verifier, _ := auth.NewVerifier(context.Background(), testAuth)
-	users := models.NewUserService(db)
+	users := models.NewUserService(database.NewUserStore(db))
 	handler := NewServer(deps{
 		Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Users:          users,

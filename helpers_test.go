@@ -15,22 +15,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"gorm.io/gorm"
 
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
+	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
 	"usergraph/telemetry"
 )
 
-// testSecret is the HS256 key of the test servers.
-const testSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+// testSecret is the HS256 key of the test servers: the one authtest signs with, so that its
+// tokens are valid there.
+const testSecret = authtest.Secret
 
-var testAuth = auth.Config{Secret: []byte(testSecret), RolesClaim: "roles"}
+// testAuth is the token settings of the test servers.
+var testAuth = auth.Config{Secret: []byte(testSecret), RolesClaim: authtest.RolesClaim}
 
 // testServer is the service's whole HTTP handler on a real database, served on a loopback port.
 type testServer struct {
@@ -51,7 +52,7 @@ func newTestServer(t testing.TB, databaseURL string) *testServer {
 // newTestServerWith is newTestServer with other token settings and GraphQL limits.
 func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, limits graph.Limits) *testServer {
 	t.Helper()
-	db := openDB(t, databaseURL)
+	db := dbtest.Open(t, databaseURL)
 	sqlDB, _ := db.DB()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -63,7 +64,7 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 	logger := newLogger(logs, slog.LevelInfo)
 	srv := httptest.NewServer(NewServer(deps{
 		Logger:         logger,
-		Users:          models.NewUserService(db),
+		Users:          models.NewUserService(database.NewUserStore(db)),
 		Verifier:       verifier,
 		DB:             sqlDB,
 		Metrics:        telemetry.NewMetrics(sqlDB),
@@ -82,11 +83,7 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 // token signs a token for sub, valid for an hour, with the given roles.
 func token(t testing.TB, sub string, roles ...string) string {
 	t.Helper()
-	tok, err := auth.Sign(testAuth, auth.TokenRequest{Subject: sub, Roles: roles, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return authtest.Token(t, sub, roles...)
 }
 
 // gqlResponse is a GraphQL response as a client reads it.
@@ -219,9 +216,9 @@ func (s *testServer) updateUser(t testing.TB, bearer, id string, input map[strin
 
 // stored reads a user straight from the database, bypassing the API, or returns nil if there is
 // none with that ID.
-func (s *testServer) stored(t testing.TB, id string) *models.User {
+func (s *testServer) stored(t testing.TB, id string) *database.UserRow {
 	t.Helper()
-	var users []models.User
+	var users []database.UserRow
 	if err := s.DB.Where("id = ?", id).Find(&users).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -270,40 +267,17 @@ func (s *testServer) newUser(t testing.TB) (*userJSON, string) {
 	return u, token(t, u.ID)
 }
 
-// signClaims signs exactly these claims with the test key, for tokens that auth.Sign would not
-// make, such as expired ones.
+// signClaims signs exactly these claims with the test key, for tokens that token does not make,
+// such as expired ones.
 func signClaims(t testing.TB, claims map[string]any) string {
 	t.Helper()
-	tok := jwt.New()
-	for k, v := range claims {
-		if err := tok.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(testSecret)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
+	return authtest.SignClaims(t, claims)
 }
 
 // openDB opens the database at databaseURL directly, as the service does, for a test to look at.
 func openDB(t testing.TB, databaseURL string) *gorm.DB {
 	t.Helper()
-	cfg, err := database.ParseURL(databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	return db
+	return dbtest.Open(t, databaseURL)
 }
 
 // newLockableSQLiteServer starts a test server on a SQLite file of its own whose connections give

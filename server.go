@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := &http.Server{
 		Handler: NewServer(deps{
 			Logger:         logger,
-			Users:          models.NewUserService(db),
+			Users:          models.NewUserService(database.NewUserStore(db)),
 			Verifier:       verifier,
 			DB:             sqlDB,
 			Metrics:        telemetry.NewMetrics(sqlDB),

@@ -1,8 +1,9 @@
-// Package database opens the service's database, SQLite or MySQL, through GORM, and keeps its
-// schema up to date.
+// Package database opens the service's database, SQLite or MySQL, through GORM, keeps its schema
+// up to date, and keeps the users in it (UserStore).
 package database
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -138,7 +139,8 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 		// Every write the service makes is one statement; GORM's default transaction around it
 		// would cost two more round trips.
 		SkipDefaultTransaction: true,
-		// Duplicate keys come back as gorm.ErrDuplicatedKey on either database.
+		// Duplicate keys come back as gorm.ErrDuplicatedKey on either database, for UserStore to
+		// report as models.ErrKeyTaken.
 		TranslateError: true,
 		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		Logger:         logger.Discard,
@@ -190,19 +192,11 @@ func configurePool(db *sql.DB, cfg Config) {
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(4)
 	default:
-		db.SetMaxOpenConns(valueOr(cfg.MaxOpenConns, DefaultMaxOpenConns))
-		db.SetMaxIdleConns(valueOr(cfg.MaxIdleConns, valueOr(cfg.MaxOpenConns, DefaultMaxOpenConns)))
-		db.SetConnMaxLifetime(time.Duration(valueOr(int64(cfg.ConnMaxLifetime), int64(30*time.Minute))))
+		db.SetMaxOpenConns(cmp.Or(cfg.MaxOpenConns, DefaultMaxOpenConns))
+		db.SetMaxIdleConns(cmp.Or(cfg.MaxIdleConns, cfg.MaxOpenConns, DefaultMaxOpenConns))
+		db.SetConnMaxLifetime(cmp.Or(cfg.ConnMaxLifetime, 30*time.Minute))
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
-}
-
-func valueOr[T comparable](v, fallback T) T {
-	var zero T
-	if v == zero {
-		return fallback
-	}
-	return v
 }
 
 // Connect opens the database as Open does, retrying with backoff for as long as timeout while

@@ -1,4 +1,4 @@
-package database
+package database_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"usergraph/database"
 	"usergraph/internal/dbtest"
 )
 
@@ -38,7 +39,7 @@ func TestParseURL(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := ParseURL(tc.url)
+			cfg, err := database.ParseURL(tc.url)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error: %v", err, tc.wantErr)
 			}
@@ -60,27 +61,9 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-func open(t *testing.T, url string) *gorm.DB {
-	t.Helper()
-	cfg, err := ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	return db
-}
-
 func TestSchema(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
-		db := open(t, url)
+		db := dbtest.Open(t, url)
 		insert := func(username, email string) error {
 			now := time.Now().UTC()
 			return db.Exec("INSERT INTO users (username, email, username_key, email_key, version, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
@@ -91,12 +74,12 @@ func TestSchema(t *testing.T) {
 			if err := insert("keeper", "keeper@example.com"); err != nil {
 				t.Fatal(err)
 			}
-			again := open(t, url)
+			again := dbtest.Open(t, url)
 			var n int64
 			again.Table("users").Where("username_key = ?", "keeper").Count(&n)
 			var version int
 			again.Raw("SELECT MAX(version) FROM schema_migrations").Scan(&version)
-			if n != 1 || version != len(migrations[MySQL]) {
+			if n != 1 || version != database.SchemaVersion {
 				t.Errorf("rows %d, schema version %d", n, version)
 			}
 		})
@@ -134,8 +117,8 @@ func TestSchema(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Exec("DELETE FROM schema_migrations WHERE version = 99")
-			cfg, _ := ParseURL(url)
-			_, err := Open(context.Background(), cfg)
+			cfg, _ := database.ParseURL(url)
+			_, err := database.Open(context.Background(), cfg)
 			if err == nil || !strings.Contains(err.Error(), "newer") {
 				t.Errorf("err = %v, want a refusal of a newer schema", err)
 			}
@@ -151,12 +134,12 @@ func TestIsUnavailable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg, _ := ParseURL("mysql://root@" + addr + "/nothing?timeout=1s")
-	_, err = Open(context.Background(), cfg)
-	if !IsUnavailable(err) {
+	cfg, _ := database.ParseURL("mysql://root@" + addr + "/nothing?timeout=1s")
+	_, err = database.Open(context.Background(), cfg)
+	if !database.IsUnavailable(err) {
 		t.Errorf("connection refused: IsUnavailable(%v) = false", err)
 	}
-	if IsUnavailable(errors.New("syntax error")) || IsUnavailable(nil) {
+	if database.IsUnavailable(errors.New("syntax error")) || database.IsUnavailable(nil) {
 		t.Error("an ordinary error counted as unavailable")
 	}
 }

@@ -11,9 +11,10 @@ import (
 // released: a change to the schema is a new migration at the end.
 //
 // Uniqueness of usernames and emails is case-insensitive, and enforced by the database itself
-// through unique indexes on the lower-cased *_key columns. Both databases compare those keys byte
-// for byte (utf8mb4_bin on MySQL, TEXT on SQLite), so that what counts as a duplicate is the same on
-// each; MySQL's default collations would also fold accents, and SQLite's NOCASE only ASCII.
+// through unique indexes on the *_key columns, which hold the keys that models computes (see
+// models.Keys). Both databases compare those keys byte for byte (utf8mb4_bin on MySQL, TEXT on
+// SQLite), so that what counts as a duplicate is the same on each; MySQL's default collations
+// would also fold accents, and SQLite's NOCASE only ASCII.
 var migrations = map[Dialect][]string{
 	MySQL: {
 		`CREATE TABLE IF NOT EXISTS users (

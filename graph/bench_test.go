@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"usergraph/database"
+	"usergraph/internal/dbtest"
 	"usergraph/models"
 )
 
@@ -18,12 +19,7 @@ import (
 // in-memory SQLite database: parsing (cached after the first), validation, execution, the
 // operation and the response, without HTTP or a token check.
 func BenchmarkUpdateUser(b *testing.B) {
-	cfg, _ := database.ParseURL("sqlite::memory:")
-	db, err := database.Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	users := models.NewUserService(db)
+	users := models.NewUserService(database.NewUserStore(dbtest.Open(b, "sqlite::memory:")))
 	admin := models.ContextWithCaller(context.Background(), &models.Caller{UserID: "admin", Admin: true})
 	u, err := users.Create(admin, models.UserCreate{Username: "benchmarked", Email: "benchmarked@example.com"})
 	if err != nil {

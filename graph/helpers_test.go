@@ -16,20 +16,7 @@ import (
 // opened as the service opens its own, and an account on it with ID 1.
 func newTestHandler(t testing.TB, limits Limits) http.Handler {
 	t.Helper()
-	cfg, err := database.ParseURL(dbtest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	users := models.NewUserService(db)
+	users := models.NewUserService(database.NewUserStore(dbtest.Open(t, dbtest.SQLiteURL(t))))
 	if _, err := users.Create(asAdmin(context.Background()), models.UserCreate{Username: "fuzzed", Email: "fuzzed@example.com"}); err != nil {
 		t.Fatal(err)
 	}

@@ -55,10 +55,10 @@ func Authenticate(ctx context.Context) (*Caller, error) {
 	return r.caller, nil
 }
 
-// Authorize returns the caller in ctx if it may act on the user with this ID: its own, or any for
+// authorize returns the caller in ctx if it may act on the user with this ID: its own, or any for
 // an admin. Codes: UNAUTHENTICATED, FORBIDDEN. The answer never depends on whether the user exists,
 // so that a refusal tells nothing about other users.
-func Authorize(ctx context.Context, id string) (*Caller, error) {
+func authorize(ctx context.Context, id string) (*Caller, error) {
 	c, err := Authenticate(ctx)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,13 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// UnavailableError returns the SERVICE_UNAVAILABLE error of a UserStore whose database could not
+// be reached or was too busy: a failure that retrying shortly may cure. cause is kept for the
+// server's logs; clients see only the message.
+func UnavailableError(cause error) *Error {
+	return &Error{Code: Unavailable, Message: "the database is unavailable: try again shortly", cause: cause}
+}
+
 // fieldsError returns an error with the given code that lists the fields at fault; its message
 // is the first field's, which is what a client that shows one message should show.
 func fieldsError(code Code, fields []FieldError) *Error {

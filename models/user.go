@@ -7,16 +7,12 @@ import (
 	"time"
 )
 
-// User is an account. Its username and email are each unique among users, compared
-// case-insensitively.
+// User is an account. Its username and email are each unique among users, compared by their
+// keys: case-insensitively, and for emails whatever the Unicode encoding (see Keys).
 type User struct {
-	ID       int64 `gorm:"primaryKey"`
+	ID       int64
 	Username string
 	Email    string
-	// UsernameKey and EmailKey hold the normalized username and email that the database's unique
-	// indexes compare. They are written with the fields they normalize and never shown.
-	UsernameKey string `json:"-"`
-	EmailKey    string `json:"-"`
 	// Version starts at 1 and goes up by one with every update; it is what an ETag and an
 	// expected version (If-Match) refer to.
 	Version   int64

@@ -1,7 +1,9 @@
 package models
 
 import (
+	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,11 +20,76 @@ const (
 	EmailLocalMaxLength = 64
 )
 
+// Validate checks the update as Update does, without touching the store. Codes: BAD_USER_INPUT,
+// listing every field at fault.
+func (upd UserUpdate) Validate() error {
+	problems := slices.Clone(upd.Rejected)
+	for _, f := range upd.Nulls {
+		problems = append(problems, FieldError{f, "must not be null: leave the field out to keep its value"})
+	}
+	if upd.Username != nil {
+		if msg := validateUsername(*upd.Username); msg != "" {
+			problems = append(problems, FieldError{"username", msg})
+		}
+	}
+	if upd.Email != nil {
+		if msg := validateEmail(*upd.Email); msg != "" {
+			problems = append(problems, FieldError{"email", msg})
+		}
+	}
+	if problems != nil {
+		return fieldsError(BadUserInput, problems)
+	}
+	if upd.Username == nil && upd.Email == nil {
+		return fieldsError(BadUserInput, []FieldError{{"input", "must set at least one of username and email"}})
+	}
+	return nil
+}
+
+// validate checks a new user as Create does. Codes: BAD_USER_INPUT, listing every field at fault.
+func (in UserCreate) validate() error {
+	var problems []FieldError
+	if msg := validateUsername(in.Username); msg != "" {
+		problems = append(problems, FieldError{"username", msg})
+	}
+	if msg := validateEmail(in.Email); msg != "" {
+		problems = append(problems, FieldError{"email", msg})
+	}
+	if problems != nil {
+		return fieldsError(BadUserInput, problems)
+	}
+	return nil
+}
+
+// validatePage checks the arguments of List, and returns the page size they ask for and the ID of
+// the user that the page starts after (0 for the first page). Codes: BAD_USER_INPUT, listing every
+// argument at fault.
+func validatePage(first *int, after *string) (limit int, afterID int64, err error) {
+	var problems []FieldError
+	limit = DefaultPageSize
+	if first != nil {
+		limit = *first
+		if limit < 1 || limit > MaxPageSize {
+			problems = append(problems, FieldError{"first", fmt.Sprintf("must be from 1 to %d", MaxPageSize)})
+		}
+	}
+	if after != nil {
+		var ok bool
+		if afterID, ok = parseCursor(*after); !ok {
+			problems = append(problems, FieldError{"after", "must be a cursor from a previous page"})
+		}
+	}
+	if problems != nil {
+		return 0, 0, fieldsError(BadUserInput, problems)
+	}
+	return limit, afterID, nil
+}
+
 // validateUsername returns what is wrong with a username, or "" if nothing is. Nothing is trimmed:
 // surrounding spaces are an error, as any other character outside the allowed set.
 func validateUsername(s string) string {
 	if n := utf8.RuneCountInString(s); n < UsernameMinLength || n > UsernameMaxLength {
-		return "must be 3 to 32 characters long"
+		return fmt.Sprintf("must be %d to %d characters long", UsernameMinLength, UsernameMaxLength)
 	}
 	for i := 0; i < len(s); i++ {
 		if !isUsernameByte(s[i]) {
@@ -60,7 +127,7 @@ func validateEmail(s string) string {
 		return "must not contain control, format or space characters"
 	}
 	if utf8.RuneCountInString(s) > EmailMaxLength {
-		return "must be at most 254 characters long"
+		return fmt.Sprintf("must be at most %d characters long", EmailMaxLength)
 	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil {
@@ -74,16 +141,16 @@ func validateEmail(s string) string {
 	at := strings.LastIndexByte(s, '@')
 	local, domain := s[:at], s[at+1:]
 	if utf8.RuneCountInString(local) > EmailLocalMaxLength {
-		return "must have at most 64 characters before the @"
+		return fmt.Sprintf("must have at most %d characters before the @", EmailLocalMaxLength)
 	}
 	if !strings.Contains(domain, ".") {
 		return "must have a domain with a dot, such as example.com"
 	}
-	// The key column holds EmailMaxLength characters, and normalizing can lengthen an address (ß
-	// folds to ss, a ligature expands to its letters): one whose key does not fit is refused here
-	// rather than by the database. An ASCII key is as long as its address.
+	// A store holds keys of at most EmailMaxLength characters, and normalizing can lengthen an
+	// address (ß folds to ss, a ligature expands to its letters): one whose key does not fit is
+	// refused here, saying why, rather than by the store. An ASCII key is as long as its address.
 	if !isASCII(s) && utf8.RuneCountInString(emailKey(s)) > EmailMaxLength {
-		return "must be at most 254 characters long once normalized, where some characters such as ligatures count as several"
+		return fmt.Sprintf("must be at most %d characters long once normalized, where some characters such as ligatures count as several", EmailMaxLength)
 	}
 	return ""
 }
@@ -111,8 +178,23 @@ func isASCII(s string) bool {
 	return true
 }
 
-// usernameKey and emailKey are the normalized forms that the database's unique indexes hold. Both
-// databases compare them byte for byte, so that case-insensitive uniqueness means the same on each.
+// keysOf returns the keys of a username and an email, nil for one that is nil.
+func keysOf(username, email *string) Keys {
+	var keys Keys
+	if username != nil {
+		key := usernameKey(*username)
+		keys.Username = &key
+	}
+	if email != nil {
+		key := emailKey(*email)
+		keys.Email = &key
+	}
+	return keys
+}
+
+// usernameKey and emailKey are the normalized forms that uniqueness compares (see Keys). A store
+// compares them byte for byte, so that case-insensitive uniqueness means the same on every
+// database.
 func usernameKey(s string) string { return strings.ToLower(s) }
 
 // emailKey is NFKC, then full case folding, then NFKC again: close to Unicode's NFKC_Casefold, and

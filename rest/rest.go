@@ -89,7 +89,7 @@ func UpdateUser(users *models.UserService, logger *slog.Logger) http.Handler {
 		if bad != nil {
 			// Authentication and authorization come before any look at the body, as they do in
 			// the operation: a caller who may not touch this user learns nothing from a broken one.
-			if _, err := models.Authorize(r.Context(), id); err != nil {
+			if err := users.AuthorizeUpdate(r.Context(), id); err != nil {
 				writeError(w, r, logger, err)
 				return
 			}

@@ -1,8 +1,10 @@
 // Package dbtest gives tests real, empty databases: a SQLite file in a temporary directory always,
-// and a fresh database on the MySQL server that TEST_MYSQL_DSN names when it is set.
+// and a fresh database on the MySQL server that TEST_MYSQL_DSN names when it is set. Open opens
+// one as the service opens its own.
 package dbtest
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -13,6 +15,9 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+
+	"usergraph/database"
 )
 
 // Each runs fn once per database the tests can reach, as subtests named "sqlite" and "mysql",
@@ -23,6 +28,43 @@ func Each(t *testing.T, fn func(t *testing.T, databaseURL string)) {
 	if MySQLConfigured(t) {
 		t.Run("mysql", func(t *testing.T) { fn(t, MySQLURL(t)) })
 	}
+}
+
+// Open opens the database at databaseURL as the service opens its own, schema included, and closes
+// it when the test ends.
+func Open(t testing.TB, databaseURL string) *gorm.DB {
+	t.Helper()
+	db, _ := open(t, databaseURL, false)
+	return db
+}
+
+// OpenCounting is Open through CountingDriver, and returns the counter of what reaches the
+// database: one that every database opened this way on the same dialect shares.
+func OpenCounting(t testing.TB, databaseURL string) (*gorm.DB, *Counter) {
+	t.Helper()
+	return open(t, databaseURL, true)
+}
+
+func open(t testing.TB, databaseURL string, counting bool) (*gorm.DB, *Counter) {
+	t.Helper()
+	cfg, err := database.ParseURL(databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counter *Counter
+	if counting {
+		cfg.DriverName, counter = CountingDriver(string(cfg.Dialect))
+	}
+	db, err := database.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	return db, counter
 }
 
 // SQLiteURL returns the DATABASE_URL of a new SQLite file, removed when the test ends.
