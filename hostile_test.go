@@ -1,29 +1,19 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
-
 	"usergraph/auth"
 	"usergraph/graph"
+	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 )
 
@@ -40,70 +30,43 @@ func (s *testServer) unchanged(t testing.TB, id string, before any) {
 	}
 }
 
-func TestHostileTokens(t *testing.T) {
+// A token the verifier refuses is refused alike by both edges, GraphQL with UNAUTHENTICATED and
+// REST with 401 and a Bearer challenge, and the request changes nothing. Which tokens are refused,
+// and why, is auth's to pin; these headers stand for the stages a refusal comes from: the scheme,
+// the signature, the claims.
+func TestBothEdgesRefuseBadTokensAlike(t *testing.T) {
 	t.Parallel()
-	// An identity provider with one RSA key, beside the HS256 secret.
-	rsaRaw, _ := rsa.GenerateKey(rand.Reader, 2048)
-	idpKey, _ := jwk.FromRaw(rsaRaw)
-	idpKey.Set(jwk.KeyIDKey, "idp-1")
-	idpPublic, _ := idpKey.PublicKey()
-	jwksBody, _ := json.Marshal(map[string]any{"keys": []any{idpPublic}})
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwksBody) }))
-	defer idp.Close()
-	lured := atomic.Int64{}
-	lure := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { lured.Add(1) }))
-	defer lure.Close()
-
-	authCfg := auth.Config{Secret: []byte(testSecret), JWKSURL: idp.URL, Issuer: "https://id.example.com", Audience: "usergraph", RolesClaim: "roles"}
-	der, _ := x509.MarshalPKIXPublicKey(&rsaRaw.PublicKey)
-	publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	strangerRaw, _ := rsa.GenerateKey(rand.Reader, 2048)
+	authCfg := testAuth
+	authCfg.Issuer, authCfg.Audience = "https://id.example.com", "usergraph"
 
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		s := newTestServerWith(t, databaseURL, authCfg, graph.DefaultLimits)
-		valid := map[string]any{"iss": "https://id.example.com", "aud": "usergraph", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
-		s.adminToken = mint(t, jwa.RS256, idpKey, map[string]any{"sub": "admin", "roles": []string{"admin"}, "iss": valid["iss"], "aud": valid["aud"], "exp": valid["exp"]}, nil)
-		u := s.createUser(t, uniq("victim"), uniq("victim")+"@example.com")
-		valid["sub"] = u.ID
+		valid := map[string]any{"iss": authCfg.Issuer, "aud": authCfg.Audience, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 		with := func(changes map[string]any) map[string]any {
 			c := map[string]any{}
 			for k, v := range valid {
 				c[k] = v
 			}
 			for k, v := range changes {
-				if v == nil {
-					delete(c, k)
-				} else {
-					c[k] = v
-				}
+				c[k] = v
 			}
 			return c
 		}
-		good := mint(t, jwa.RS256, idpKey, valid, nil)
-		if r := s.updateUser(t, good, u.ID, map[string]any{"username": uniq("accepted")}); r.code() != "" {
+		s.adminToken = authtest.SignClaims(t, with(map[string]any{"sub": "admin", "roles": []string{auth.AdminRole}}))
+		u := s.createUser(t, uniq("victim"), uniq("victim")+"@example.com")
+		valid["sub"] = u.ID
+		if r := s.updateUser(t, authtest.SignClaims(t, valid), u.ID, map[string]any{"username": uniq("accepted")}); r.code() != "" {
 			t.Fatalf("a valid token was refused: %+v", r.Errors)
 		}
-		parts := strings.Split(good, ".")
-		adminPayload := base64.RawURLEncoding.EncodeToString([]byte(mustJSON(with(map[string]any{"sub": "admin", "roles": []string{"admin"}}))))
 
 		cases := []struct {
 			name          string
 			authorization string
 		}{
-			{"AlgNone", "Bearer " + unsigned(map[string]any{"alg": "none"}, valid)},
-			{"HS256SignedWithThePublicKey", "Bearer " + mint(t, jwa.HS256, publicPEM, valid, map[string]any{"kid": "idp-1"})},
-			{"TamperedPayload", "Bearer " + parts[0] + "." + adminPayload + "." + parts[2]},
-			{"Expired", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}), nil)},
-			{"NotBeforeInTheFuture", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"nbf": time.Now().Add(time.Minute).Unix()}), nil)},
-			{"NoExp", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"exp": nil}), nil)},
-			{"WrongIssuer", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"iss": "https://evil.example.com"}), nil)},
-			{"WrongAudience", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"aud": "billing"}), nil)},
-			{"UnknownKid", "Bearer " + mint(t, jwa.RS256, strangerKey(t, strangerRaw, "idp-2"), valid, nil)},
-			{"JKUToAttackersKeys", "Bearer " + mint(t, jwa.RS256, strangerKey(t, strangerRaw, "lured-1"), valid, map[string]any{"jku": lure.URL})},
-			{"X5UToAttackersCertificate", "Bearer " + mint(t, jwa.RS256, strangerKey(t, strangerRaw, "lured-2"), valid, map[string]any{"x5u": lure.URL})},
-			{"EmptyBearer", "Bearer "},
 			{"AnotherScheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:admin"))},
-			{"SixteenKiBToken", "Bearer " + mint(t, jwa.RS256, idpKey, with(map[string]any{"pad": strings.Repeat("p", 16<<10)}), nil)},
+			{"AlgNone", "Bearer " + authtest.Unsigned(t, map[string]any{"alg": "none"}, valid)},
+			{"Expired", "Bearer " + authtest.SignClaims(t, with(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}))},
+			{"WrongIssuer", "Bearer " + authtest.SignClaims(t, with(map[string]any{"iss": "https://evil.example.com"}))},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -113,57 +76,19 @@ func TestHostileTokens(t *testing.T) {
 				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", tc.authorization)
-				if r := doGraphQL(t, req); r.code() != "UNAUTHENTICATED" {
-					t.Errorf("GraphQL: %q, want UNAUTHENTICATED", r.code())
+				if got := doGraphQL(t, req).code(); got != "UNAUTHENTICATED" {
+					t.Errorf("GraphQL: got %q, want UNAUTHENTICATED", got)
 				}
 
 				h := http.Header{"Content-Type": {"application/json"}, "Authorization": {tc.authorization}}
 				r := s.rest(t, http.MethodPut, "/users/"+u.ID, h, `{"username": "hijacked"}`)
 				if r.Status != 401 || r.problem(t).Code != "UNAUTHENTICATED" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
-					t.Errorf("REST: %d %s %q", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
+					t.Errorf("REST: got %d %s %q, want 401 UNAUTHENTICATED with a Bearer challenge", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
 				}
 				s.unchanged(t, u.ID, before)
 			})
 		}
-		if n := lured.Load(); n != 0 {
-			t.Errorf("the server a jku/x5u header named was asked %d times", n)
-		}
 	})
-}
-
-// mint signs claims with key and alg, with extra protected headers.
-func mint(t testing.TB, alg jwa.SignatureAlgorithm, key any, claims, headers map[string]any) string {
-	t.Helper()
-	tok := jwt.New()
-	for k, v := range claims {
-		if err := tok.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h := jws.NewHeaders()
-	for k, v := range headers {
-		h.Set(k, v)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(alg, key, jws.WithProtectedHeaders(h)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
-}
-
-func strangerKey(t testing.TB, raw *rsa.PrivateKey, kid string) jwk.Key {
-	k, err := jwk.FromRaw(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.Set(jwk.KeyIDKey, kid)
-	return k
-}
-
-// unsigned builds a compact token with an empty signature.
-func unsigned(header, claims map[string]any) string {
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(mustJSON(header))) + "." + enc.EncodeToString([]byte(mustJSON(claims))) + "."
 }
 
 // Broken object level authorization: a user reaching for another user's record, through every

@@ -2,14 +2,11 @@ package auth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
-	"hash"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -20,32 +17,11 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"usergraph/internal/authtest"
 	"usergraph/models"
 )
 
-var secret = []byte("0123456789abcdef0123456789abcdef")
-
-// rawToken builds a compact JWS by hand, so that tests can make tokens no library would: a header
-// that lies about the algorithm, no signature, a payload changed after signing.
-func rawToken(header, claims map[string]any, sign func(signingInput string) []byte) string {
-	enc := base64.RawURLEncoding
-	h, _ := json.Marshal(header)
-	c, _ := json.Marshal(claims)
-	input := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
-	var sig []byte
-	if sign != nil {
-		sig = sign(input)
-	}
-	return input + "." + enc.EncodeToString(sig)
-}
-
-func hmacWith(newHash func() hash.Hash, key []byte) func(string) []byte {
-	return func(input string) []byte {
-		m := hmac.New(newHash, key)
-		m.Write([]byte(input))
-		return m.Sum(nil)
-	}
-}
+var secret = []byte(authtest.Secret)
 
 func TestVerify(t *testing.T) {
 	now := time.Now()
@@ -60,15 +36,11 @@ func TestVerify(t *testing.T) {
 		}
 		return c
 	}
-	hs256 := map[string]any{"alg": "HS256", "typ": "JWT"}
-	valid := rawToken(hs256, claims(nil), hmacWith(sha256.New, secret))
+	signed := func(extra map[string]any) string { return authtest.SignClaims(t, claims(extra)) }
+	valid := signed(nil)
 	parts := strings.Split(valid, ".")
 	otherPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"1","roles":["admin"],"exp":` + jsonNumber(now.Add(time.Hour).Unix()) + `}`))
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs256, err := jwt.Sign(mustBuild(t, jwt.NewBuilder().Subject("7").Expiration(now.Add(time.Hour))), jwt.WithKey(jwa.RS256, rsaKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,31 +53,31 @@ func TestVerify(t *testing.T) {
 		wantAdmin bool
 	}{
 		{"Valid", Config{}, valid, "", false},
-		{"AdminRole", Config{}, rawToken(hs256, claims(map[string]any{"roles": []string{"user", "admin"}}), hmacWith(sha256.New, secret)), "", true},
-		{"NestedRolesClaim", Config{RolesClaim: "realm_access.roles"}, rawToken(hs256, claims(map[string]any{"realm_access": map[string]any{"roles": []string{"admin"}}}), hmacWith(sha256.New, secret)), "", true},
-		{"RolesNotAnArray", Config{}, rawToken(hs256, claims(map[string]any{"roles": "admin"}), hmacWith(sha256.New, secret)), "", false},
-		{"RolesUnderAnotherClaim", Config{RolesClaim: "groups"}, rawToken(hs256, claims(map[string]any{"roles": []string{"admin"}}), hmacWith(sha256.New, secret)), "", false},
-		{"AlgNone", Config{}, rawToken(map[string]any{"alg": "none"}, claims(nil), nil), "invalid", false},
-		{"AlgNoneWithSignature", Config{}, rawToken(map[string]any{"alg": "none"}, claims(nil), hmacWith(sha256.New, secret)), "invalid", false},
-		{"HeaderNamesHS512ButHS256Signature", Config{}, rawToken(map[string]any{"alg": "HS512"}, claims(nil), hmacWith(sha256.New, secret)), "invalid", false},
-		{"HS512WithTheSameSecret", Config{}, rawToken(map[string]any{"alg": "HS512"}, claims(nil), hmacWith(sha512.New, secret)), "invalid", false},
-		{"RS256", Config{}, string(rs256), "invalid", false},
-		{"WrongSecret", Config{}, rawToken(hs256, claims(nil), hmacWith(sha256.New, []byte(strings.Repeat("x", 32)))), "invalid", false},
+		{"AdminRole", Config{}, signed(map[string]any{"roles": []string{"user", "admin"}}), "", true},
+		{"NestedRolesClaim", Config{RolesClaim: "realm_access.roles"}, signed(map[string]any{"realm_access": map[string]any{"roles": []string{"admin"}}}), "", true},
+		{"RolesNotAnArray", Config{}, signed(map[string]any{"roles": "admin"}), "", false},
+		{"RolesUnderAnotherClaim", Config{RolesClaim: "groups"}, signed(map[string]any{"roles": []string{"admin"}}), "", false},
+		{"AlgNone", Config{}, authtest.Unsigned(t, map[string]any{"alg": "none"}, claims(nil)), "invalid", false},
+		{"AlgNoneWithSignature", Config{}, authtest.Forge(t, map[string]any{"alg": "none"}, claims(nil), authtest.HMAC(sha256.New, secret)), "invalid", false},
+		{"HeaderNamesHS512ButHS256Signature", Config{}, authtest.Forge(t, map[string]any{"alg": "HS512"}, claims(nil), authtest.HMAC(sha256.New, secret)), "invalid", false},
+		{"HS512WithTheSameSecret", Config{}, authtest.Mint(t, jwa.HS512, secret, claims(nil), nil), "invalid", false},
+		{"RS256", Config{}, authtest.Mint(t, jwa.RS256, rsaKey, map[string]any{"sub": "7", "exp": now.Add(time.Hour).Unix()}, nil), "invalid", false},
+		{"WrongSecret", Config{}, authtest.Mint(t, jwa.HS256, []byte(strings.Repeat("x", 32)), claims(nil), nil), "invalid", false},
 		{"TamperedPayload", Config{}, parts[0] + "." + otherPayload + "." + parts[2], "invalid", false},
 		{"NoSignature", Config{}, parts[0] + "." + parts[1] + ".", "invalid", false},
-		{"Expired", Config{}, rawToken(hs256, claims(map[string]any{"exp": now.Add(-time.Minute).Unix()}), hmacWith(sha256.New, secret)), "expired", false},
-		{"ExpiredWithinSkew", Config{}, rawToken(hs256, claims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), hmacWith(sha256.New, secret)), "", false},
-		{"NotYetValid", Config{}, rawToken(hs256, claims(map[string]any{"nbf": now.Add(time.Minute).Unix()}), hmacWith(sha256.New, secret)), "not valid yet", false},
-		{"NotYetValidWithinSkew", Config{}, rawToken(hs256, claims(map[string]any{"nbf": now.Add(10 * time.Second).Unix()}), hmacWith(sha256.New, secret)), "", false},
-		{"IssuedInTheFuture", Config{}, rawToken(hs256, claims(map[string]any{"iat": now.Add(time.Minute).Unix()}), hmacWith(sha256.New, secret)), "issued in the future", false},
-		{"NoExp", Config{}, rawToken(hs256, claims(map[string]any{"exp": nil}), hmacWith(sha256.New, secret)), "required claim", false},
-		{"NoSub", Config{}, rawToken(hs256, claims(map[string]any{"sub": nil}), hmacWith(sha256.New, secret)), "required claim", false},
-		{"IssuerMatches", Config{Issuer: "https://id.example.com"}, rawToken(hs256, claims(map[string]any{"iss": "https://id.example.com"}), hmacWith(sha256.New, secret)), "", false},
-		{"WrongIssuer", Config{Issuer: "https://id.example.com"}, rawToken(hs256, claims(map[string]any{"iss": "https://evil.example.com"}), hmacWith(sha256.New, secret)), "issuer", false},
+		{"Expired", Config{}, signed(map[string]any{"exp": now.Add(-time.Minute).Unix()}), "expired", false},
+		{"ExpiredWithinSkew", Config{}, signed(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), "", false},
+		{"NotYetValid", Config{}, signed(map[string]any{"nbf": now.Add(time.Minute).Unix()}), "not valid yet", false},
+		{"NotYetValidWithinSkew", Config{}, signed(map[string]any{"nbf": now.Add(10 * time.Second).Unix()}), "", false},
+		{"IssuedInTheFuture", Config{}, signed(map[string]any{"iat": now.Add(time.Minute).Unix()}), "issued in the future", false},
+		{"NoExp", Config{}, signed(map[string]any{"exp": nil}), "required claim", false},
+		{"NoSub", Config{}, signed(map[string]any{"sub": nil}), "required claim", false},
+		{"IssuerMatches", Config{Issuer: "https://id.example.com"}, signed(map[string]any{"iss": "https://id.example.com"}), "", false},
+		{"WrongIssuer", Config{Issuer: "https://id.example.com"}, signed(map[string]any{"iss": "https://evil.example.com"}), "issuer", false},
 		{"MissingIssuer", Config{Issuer: "https://id.example.com"}, valid, "issuer", false},
-		{"AudienceMatches", Config{Audience: "usergraph"}, rawToken(hs256, claims(map[string]any{"aud": []string{"other", "usergraph"}}), hmacWith(sha256.New, secret)), "", false},
-		{"WrongAudience", Config{Audience: "usergraph"}, rawToken(hs256, claims(map[string]any{"aud": "billing"}), hmacWith(sha256.New, secret)), "audience", false},
-		{"TooLong", Config{}, rawToken(hs256, claims(map[string]any{"pad": strings.Repeat("p", 16<<10)}), hmacWith(sha256.New, secret)), "too long", false},
+		{"AudienceMatches", Config{Audience: "usergraph"}, signed(map[string]any{"aud": []string{"other", "usergraph"}}), "", false},
+		{"WrongAudience", Config{Audience: "usergraph"}, signed(map[string]any{"aud": "billing"}), "audience", false},
+		{"TooLong", Config{}, signed(map[string]any{"pad": strings.Repeat("p", 16<<10)}), "too long", false},
 		{"NotCompact", Config{}, `{"payload":"e30","signatures":[]}`, "compact", false},
 		{"Empty", Config{}, "", "compact", false},
 	}
@@ -202,7 +174,7 @@ func TestRolesClaimNames(t *testing.T) {
 			for name, value := range tc.claims {
 				claims[name] = value
 			}
-			tok := rawToken(map[string]any{"alg": "HS256", "typ": "JWT"}, claims, hmacWith(sha256.New, secret))
+			tok := authtest.SignClaims(t, claims)
 			got, err := ask(serveMiddleware(t, v), tok)
 			if want := (answer{UserID: "7", Admin: tc.wantAdmin}); err != nil || got != want {
 				t.Errorf("got %+v, %v; want %+v", got, err, want)
@@ -213,7 +185,7 @@ func TestRolesClaimNames(t *testing.T) {
 
 func TestMiddleware(t *testing.T) {
 	v, _ := NewVerifier(context.Background(), Config{Secret: secret})
-	tok, _ := Sign(Config{Secret: secret}, TokenRequest{Subject: "3", TTL: time.Minute})
+	tok := authtest.Token(t, "3")
 	type outcome struct {
 		caller *models.Caller
 		code   models.Code
@@ -267,14 +239,6 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
-func mustBuild(t *testing.T, b *jwt.Builder) jwt.Token {
-	tok, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 func jsonNumber(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
@@ -286,7 +250,7 @@ func TestVerifiedTokensExpire(t *testing.T) {
 	start := time.Now()
 	v.now = func() time.Time { return start }
 	claims := map[string]any{"sub": "7", "iat": start.Unix(), "nbf": start.Unix(), "exp": start.Add(time.Minute).Unix()}
-	tok := rawToken(map[string]any{"alg": "HS256"}, claims, hmacWith(sha256.New, secret))
+	tok := authtest.SignClaims(t, claims)
 	for _, tc := range []struct {
 		name  string
 		at    time.Duration

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"usergraph/internal/authtest"
 	"usergraph/models"
 )
 
@@ -19,12 +20,12 @@ import (
 func FuzzAuthorizationHeader(f *testing.F) {
 	now := time.Now()
 	claims := map[string]any{"sub": "7", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	valid := rawToken(map[string]any{"alg": "HS256", "typ": "JWT"}, claims, hmacWith(sha256.New, secret))
+	valid := authtest.SignClaims(f, claims)
 	for _, seed := range []string{
 		"Bearer " + valid,
 		"bearer " + valid,
-		"Bearer " + rawToken(map[string]any{"alg": "none"}, claims, nil),
-		"Bearer " + rawToken(map[string]any{"alg": "HS512"}, claims, hmacWith(sha256.New, secret)),
+		"Bearer " + authtest.Unsigned(f, map[string]any{"alg": "none"}, claims),
+		"Bearer " + authtest.Forge(f, map[string]any{"alg": "HS512"}, claims, authtest.HMAC(sha256.New, secret)),
 		"Bearer " + valid + ".",
 		"Bearer  " + valid,
 		"Basic dXNlcjpwYXNz",

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -23,8 +24,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"usergraph/internal/authtest"
 )
 
 // provider is an identity provider as far as tokens go: private keys it signs with, and a JWKS
@@ -147,19 +148,8 @@ func (p *provider) setFailing(failing bool) {
 // headers.
 func sign(t *testing.T, alg jwa.SignatureAlgorithm, key any, headers map[string]any) string {
 	t.Helper()
-	tok, err := jwt.NewBuilder().Subject("7").IssuedAt(time.Now()).Expiration(time.Now().Add(time.Hour)).Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := jws.NewHeaders()
-	for k, v := range headers {
-		h.Set(k, v)
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(alg, key, jws.WithProtectedHeaders(h)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(signed)
+	now := time.Now()
+	return authtest.Mint(t, alg, key, map[string]any{"sub": "7", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}, headers)
 }
 
 func TestJWKS(t *testing.T) {
@@ -303,7 +293,7 @@ func TestJWKSAtStartUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, _ := Sign(Config{Secret: secret}, TokenRequest{Subject: "7", TTL: time.Minute})
+		tok := authtest.Token(t, "7")
 		if _, err := v.Verify(context.Background(), tok); err != nil {
 			t.Errorf("HS256: %v", err)
 		}
@@ -318,13 +308,76 @@ func TestJWKSAtStartUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs, _ := Sign(Config{Secret: secret}, TokenRequest{Subject: "7", TTL: time.Minute})
+		hs := authtest.Token(t, "7")
 		for name, tok := range map[string]string{"HS256": hs, "EdDSA": sign(t, jwa.EdDSA, key, nil)} {
 			if _, err := v.Verify(context.Background(), tok); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
 	})
+}
+
+// A token signed with the identity provider's key is held to the same claims as one signed with
+// the secret, and neither key can be turned into a forgery for the other. The verifier holds both,
+// with an issuer and an audience, as a service that moves from a shared secret to an identity
+// provider does.
+func TestIdentityProviderTokensBesideASecret(t *testing.T) {
+	rsaRaw, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := privateKey(t, rsaRaw, "idp-1")
+	p := newProvider(t)
+	p.publish(key)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v, err := NewVerifier(ctx, Config{Secret: secret, JWKSURL: p.server.URL, Issuer: "https://id.example.com", Audience: "usergraph"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveMiddleware(t, v)
+
+	now := time.Now()
+	claims := func(changes map[string]any) map[string]any {
+		c := map[string]any{"sub": "7", "iss": "https://id.example.com", "aud": "usergraph", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		for k, v := range changes {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	fromIdP := func(changes map[string]any) string { return authtest.Mint(t, jwa.RS256, key, claims(changes), nil) }
+	// The public key's PEM bytes, as an attacker takes them from the JWKS for an HS256 secret.
+	der, _ := x509.MarshalPKIXPublicKey(&rsaRaw.PublicKey)
+	publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	parts := strings.Split(fromIdP(nil), ".")
+	adminPayload, _ := json.Marshal(claims(map[string]any{"sub": "admin", "roles": []string{AdminRole}}))
+
+	cases := []struct {
+		name  string
+		token string
+		want  answer
+	}{
+		{"ValidTokenIsAccepted", fromIdP(nil), answer{UserID: "7"}},
+		{"HS256SignedWithThePublicKeyIsRefused", authtest.Mint(t, jwa.HS256, publicPEM, claims(nil), map[string]any{"kid": "idp-1"}), answer{Refusal: "the bearer token is invalid"}},
+		{"PayloadSwappedForAnAdminsIsRefused", parts[0] + "." + base64.RawURLEncoding.EncodeToString(adminPayload) + "." + parts[2], answer{Refusal: "the bearer token is invalid"}},
+		{"ExpiredIsRefused", fromIdP(map[string]any{"exp": now.Add(-time.Minute).Unix()}), answer{Refusal: "the bearer token has expired"}},
+		{"NotBeforeInTheFutureIsRefused", fromIdP(map[string]any{"nbf": now.Add(time.Minute).Unix()}), answer{Refusal: "the bearer token is not valid yet (nbf)"}},
+		{"NoExpIsRefused", fromIdP(map[string]any{"exp": nil}), answer{Refusal: "the bearer token lacks a required claim (exp and sub are required)"}},
+		{"WrongIssuerIsRefused", fromIdP(map[string]any{"iss": "https://evil.example.com"}), answer{Refusal: "the bearer token's issuer (iss) is not accepted"}},
+		{"WrongAudienceIsRefused", fromIdP(map[string]any{"aud": "billing"}), answer{Refusal: "the bearer token's audience (aud) is not accepted"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ask(srv, tc.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
 }
 
 // While a key set fetch hangs on a slow identity provider, requests are still answered at once:
@@ -344,7 +397,7 @@ func TestRequestsNeverWaitOnAFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := serveMiddleware(t, v)
-	hs256, _ := Sign(Config{Secret: secret}, TokenRequest{Subject: "7", TTL: time.Hour})
+	hs256 := authtest.Token(t, "7")
 
 	asked, release := p.hold(t)
 	forgetLastFetch(v)
