@@ -21,6 +21,7 @@ import (
 
 	"usergraph/auth"
 	"usergraph/database"
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -275,9 +276,9 @@ func TestDockerfileBinaryServesComposeEnvironment(t *testing.T) {
 		t.Errorf("with JWT_SECRET set, the binary printed a token: %s", jwt)
 	}
 	adminToken := token(t, "admin", auth.AdminRole)
-	c := &testServer{URL: base, adminToken: adminToken}
-	u := c.createUser(t, "containerized", "containerized@example.com")
-	if r := c.put(t, adminToken, u.ID, `{"username": "in-a-container"}`); r.Status != 200 {
+	c := &testServer{Client: apitest.Client{URL: base, AdminToken: adminToken}}
+	u := c.CreateUser(t, "containerized", "containerized@example.com")
+	if r := c.Put(t, adminToken, u.ID, `{"username": "in-a-container"}`); r.Status != 200 {
 		t.Errorf("PUT: %d %s", r.Status, r.Body)
 	}
 

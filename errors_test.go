@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -23,7 +24,7 @@ func TestConcurrentWritersCannotBothWin(t *testing.T) {
 		s := newTestServer(t, databaseURL)
 		for _, field := range []string{"username", "email"} {
 			t.Run(field, func(t *testing.T) {
-				base := uniq("racer")
+				base := apitest.Uniq("racer")
 				if field == "email" {
 					base += "@example.com"
 				}
@@ -33,13 +34,13 @@ func TestConcurrentWritersCannotBothWin(t *testing.T) {
 					u, tok := s.newUser(t)
 					contenders = append(contenders, contender{u.ID, tok})
 				}
-				results := make([]gqlResponse, writers)
+				results := make([]apitest.GraphQLResponse, writers)
 				var wg sync.WaitGroup
 				start := make(chan struct{})
 				for i, c := range contenders {
 					wg.Go(func() {
 						<-start
-						results[i] = s.updateUser(t, c.token, c.id, map[string]any{field: caseVariant(base, i)})
+						results[i] = s.UpdateUser(t, c.token, c.id, map[string]any{field: caseVariant(base, i)})
 					})
 				}
 				close(start)
@@ -48,10 +49,10 @@ func TestConcurrentWritersCannotBothWin(t *testing.T) {
 				won := 0
 				for i, r := range results {
 					switch {
-					case r.code() == "":
+					case r.Code() == "":
 						won++
-					case r.code() != "CONFLICT" || r.field() != field:
-						t.Errorf("writer %d: got %q %q, want success or CONFLICT %s: %+v", i, r.code(), r.field(), field, r.Errors)
+					case r.Code() != "CONFLICT" || r.Field() != field:
+						t.Errorf("writer %d: got %q %q, want success or CONFLICT %s: %+v", i, r.Code(), r.Field(), field, r.Errors)
 					}
 				}
 				var holders int64
@@ -87,15 +88,15 @@ func TestDatabaseUnavailable(t *testing.T) {
 		u, tok := s.newUser(t)
 
 		release := lock()
-		r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("locked")})
+		r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": apitest.Uniq("locked")})
 		release()
-		if r.code() != "SERVICE_UNAVAILABLE" {
-			t.Fatalf("got %q, want SERVICE_UNAVAILABLE: %+v", r.code(), r.Errors)
+		if r.Code() != "SERVICE_UNAVAILABLE" {
+			t.Fatalf("got %q, want SERVICE_UNAVAILABLE: %+v", r.Code(), r.Errors)
 		}
 		if got := s.stored(t, u.ID).Username; got != u.Username {
 			t.Errorf("username changed to %q", got)
 		}
-		if r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("unlocked")}); r.code() != "" {
+		if r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": apitest.Uniq("unlocked")}); r.Code() != "" {
 			t.Errorf("after the lock is released: %+v", r.Errors)
 		}
 	})
@@ -129,12 +130,12 @@ func TestDatabaseUnavailable(t *testing.T) {
 			t.Errorf("/readyz = %d during the cut, want 503", got)
 		}
 		for _, q := range []struct{ name, query string }{
-			{"Update", updateMutation},
+			{"Update", apitest.UpdateMutation},
 			{"Me", `{ me { id } }`},
 		} {
-			r := s.graphql(t, tok, q.query, map[string]any{"id": user.ID, "in": map[string]any{"username": uniq("cut")}})
-			if r.code() != "SERVICE_UNAVAILABLE" {
-				t.Errorf("%s: got %q, want SERVICE_UNAVAILABLE: %+v", q.name, r.code(), r.Errors)
+			r := s.GraphQL(t, tok, q.query, map[string]any{"id": user.ID, "in": map[string]any{"username": apitest.Uniq("cut")}})
+			if r.Code() != "SERVICE_UNAVAILABLE" {
+				t.Errorf("%s: got %q, want SERVICE_UNAVAILABLE: %+v", q.name, r.Code(), r.Errors)
 			}
 			if strings.Contains(r.Errors[0].Message, proxy.Addr()) || strings.Contains(r.Errors[0].Message, "tcp") {
 				t.Errorf("%s: message reveals internals: %q", q.name, r.Errors[0].Message)
@@ -145,7 +146,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 		if got := ready(); got != http.StatusOK {
 			t.Errorf("/readyz = %d after the cut, want 200", got)
 		}
-		if r := s.updateUser(t, tok, user.ID, map[string]any{"username": uniq("back")}); r.code() != "" {
+		if r := s.UpdateUser(t, tok, user.ID, map[string]any{"username": apitest.Uniq("back")}); r.Code() != "" {
 			t.Errorf("after the database is back: %+v", r.Errors)
 		}
 	})
@@ -163,9 +164,9 @@ func TestInternalErrorRevealsNothing(t *testing.T) {
 		if err := s.DB.Exec(rename).Error; err != nil {
 			t.Fatal(err)
 		}
-		r := s.updateUser(t, tok, u.ID, map[string]any{"username": uniq("doomed")})
-		if r.code() != "INTERNAL_SERVER_ERROR" {
-			t.Fatalf("got %q, want INTERNAL_SERVER_ERROR: %+v", r.code(), r.Errors)
+		r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": apitest.Uniq("doomed")})
+		if r.Code() != "INTERNAL_SERVER_ERROR" {
+			t.Fatalf("got %q, want INTERNAL_SERVER_ERROR: %+v", r.Code(), r.Errors)
 		}
 		if msg := r.Errors[0].Message; msg != "internal error" {
 			t.Errorf("message = %q, want %q", msg, "internal error")
@@ -292,8 +293,8 @@ func TestDatabaseThatHangs(t *testing.T) {
 	u.Host = proxy.Addr()
 	r := startRun(t, map[string]string{"DATABASE_URL": u.String(), "JWT_SECRET": testSecret, "REQUEST_TIMEOUT": "1s"})
 	c := r.client()
-	c.adminToken = token(t, "admin", "admin")
-	user := c.createUser(t, "hanging", "hanging@example.com")
+	c.AdminToken = token(t, "admin", "admin")
+	user := c.CreateUser(t, "hanging", "hanging@example.com")
 	own := token(t, user.ID)
 
 	proxy.Stall()
@@ -313,12 +314,12 @@ func TestDatabaseThatHangs(t *testing.T) {
 	gql, _ := http.NewRequest(http.MethodPost, r.URL+"/graphql", strings.NewReader(`{"query": "{ me { id } }"}`))
 	gql.Header.Set("Content-Type", "application/json")
 	gql.Header.Set("Authorization", "Bearer "+own)
-	if got := doGraphQLWith(t, c5, gql); got.code() != "SERVICE_UNAVAILABLE" {
-		t.Errorf("GraphQL while the database hangs: %q", got.code())
+	if got := apitest.DoGraphQL(t, c5, gql); got.Code() != "SERVICE_UNAVAILABLE" {
+		t.Errorf("GraphQL while the database hangs: %q", got.Code())
 	}
 
 	proxy.Unstall()
-	if r := c.updateUser(t, own, user.ID, map[string]any{"username": "unstuck"}); r.code() != "" {
+	if r := c.UpdateUser(t, own, user.ID, map[string]any{"username": "unstuck"}); r.Code() != "" {
 		t.Errorf("after the database answers again: %+v", r.Errors)
 	}
 }

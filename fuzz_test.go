@@ -30,7 +30,7 @@ func FuzzPUTUser(f *testing.F) {
 		f.Add(seed.contentType, []byte(seed.body))
 	}
 	s := newTestServer(f, dbtest.SQLiteURL(f))
-	u := s.createUser(f, "fuzztarget", "fuzz-target@example.com")
+	u := s.CreateUser(f, "fuzztarget", "fuzz-target@example.com")
 	own := token(f, u.ID)
 	allowed := map[int]bool{200: true, 400: true, 409: true, 413: true, 415: true}
 	validUsername := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$`)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"usergraph/auth"
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -17,12 +18,12 @@ func TestUpdateUser(t *testing.T) {
 
 		t.Run("SelfChangesUsername", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			newName := uniq("Renamed")
-			r := s.updateUser(t, tok, u.ID, map[string]any{"username": newName})
-			if r.code() != "" {
+			newName := apitest.Uniq("Renamed")
+			r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": newName})
+			if r.Code() != "" {
 				t.Fatalf("errors: %+v", r.Errors)
 			}
-			got := r.user(t, "updateUser")
+			got := r.User(t, "updateUser")
 			if got.ID != u.ID || got.Username != newName || got.Email != u.Email {
 				t.Errorf("got %+v, want username %q and the rest unchanged", got, newName)
 			}
@@ -39,8 +40,8 @@ func TestUpdateUser(t *testing.T) {
 
 		t.Run("SelfChangesEmailOnly", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			email := uniq("New.Address") + "@Example.org"
-			got := s.updateUser(t, tok, u.ID, map[string]any{"email": email}).user(t, "updateUser")
+			email := apitest.Uniq("New.Address") + "@Example.org"
+			got := s.UpdateUser(t, tok, u.ID, map[string]any{"email": email}).User(t, "updateUser")
 			if got.Email != email || got.Username != u.Username {
 				t.Errorf("got %+v, want email %q and username %q", got, email, u.Username)
 			}
@@ -51,8 +52,8 @@ func TestUpdateUser(t *testing.T) {
 
 		t.Run("AdminChangesAnyUser", func(t *testing.T) {
 			u, _ := s.newUser(t)
-			name, email := uniq("byadmin"), uniq("byadmin")+"@example.com"
-			got := s.updateUser(t, s.adminToken, u.ID, map[string]any{"username": name, "email": email}).user(t, "updateUser")
+			name, email := apitest.Uniq("byadmin"), apitest.Uniq("byadmin")+"@example.com"
+			got := s.UpdateUser(t, s.AdminToken, u.ID, map[string]any{"username": name, "email": email}).User(t, "updateUser")
 			if got.Username != name || got.Email != email {
 				t.Errorf("got %+v", got)
 			}
@@ -60,8 +61,8 @@ func TestUpdateUser(t *testing.T) {
 
 		t.Run("SameValuesAgainSucceed", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			r := s.updateUser(t, tok, u.ID, map[string]any{"username": u.Username, "email": u.Email})
-			got := r.user(t, "updateUser")
+			r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": u.Username, "email": u.Email})
+			got := r.User(t, "updateUser")
 			if got.Username != u.Username || got.Email != u.Email || got.Version != u.Version+1 {
 				t.Errorf("got %+v, want the same values at version %d", got, u.Version+1)
 			}
@@ -70,7 +71,7 @@ func TestUpdateUser(t *testing.T) {
 		t.Run("OwnUsernameInAnotherCase", func(t *testing.T) {
 			u, tok := s.newUser(t)
 			upper := strings.ToUpper(u.Username)
-			got := s.updateUser(t, tok, u.ID, map[string]any{"username": upper}).user(t, "updateUser")
+			got := s.UpdateUser(t, tok, u.ID, map[string]any{"username": upper}).User(t, "updateUser")
 			if got.Username != upper {
 				t.Errorf("username = %q, want %q", got.Username, upper)
 			}
@@ -78,14 +79,14 @@ func TestUpdateUser(t *testing.T) {
 
 		t.Run("ExpectedVersionMatches", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			name := uniq("versioned")
-			got := s.updateUser(t, tok, u.ID, map[string]any{"username": name, "expectedVersion": u.Version}).user(t, "updateUser")
+			name := apitest.Uniq("versioned")
+			got := s.UpdateUser(t, tok, u.ID, map[string]any{"username": name, "expectedVersion": u.Version}).User(t, "updateUser")
 			if got.Username != name || got.Version != u.Version+1 {
 				t.Errorf("got %+v", got)
 			}
 		})
 
-		s.createUser(t, "taken-name", "taken@example.com")
+		s.CreateUser(t, "taken-name", "taken@example.com")
 		errorCases := []struct {
 			name      string
 			caller    string // whose token: "none", "expired", "forged", "own", "other", "admin"
@@ -138,12 +139,12 @@ func TestUpdateUser(t *testing.T) {
 				case "other":
 					_, bearer = s.newUser(t)
 				case "admin":
-					bearer = s.adminToken
+					bearer = s.AdminToken
 				}
 				id := map[string]string{"own": u.ID, "absent": "987654321", "not-a-number": "abc", "leading-zero": "0" + u.ID}[tc.target]
-				r := s.updateUser(t, bearer, id, tc.input)
-				if r.code() != tc.wantCode || r.field() != tc.wantField {
-					t.Fatalf("got code %q field %q, want %q %q; errors: %+v", r.code(), r.field(), tc.wantCode, tc.wantField, r.Errors)
+				r := s.UpdateUser(t, bearer, id, tc.input)
+				if r.Code() != tc.wantCode || r.Field() != tc.wantField {
+					t.Fatalf("got code %q field %q, want %q %q; errors: %+v", r.Code(), r.Field(), tc.wantCode, tc.wantField, r.Errors)
 				}
 				if got := string(r.Data["updateUser"]); got != "" && got != "null" {
 					t.Errorf("data.updateUser = %s, want null", got)
@@ -156,9 +157,9 @@ func TestUpdateUser(t *testing.T) {
 
 		t.Run("EveryInvalidFieldAtOnce", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			r := s.updateUser(t, tok, u.ID, map[string]any{"username": "-bad", "email": "no-at-sign"})
-			if r.code() != "BAD_USER_INPUT" || r.field() != "username" {
-				t.Fatalf("got %q %q", r.code(), r.field())
+			r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": "-bad", "email": "no-at-sign"})
+			if r.Code() != "BAD_USER_INPUT" || r.Field() != "username" {
+				t.Fatalf("got %q %q", r.Code(), r.Field())
 			}
 			got, _ := json.Marshal(r.Errors[0].Extensions["errors"])
 			want := `[{"field":"username","message":"must start with a letter or a digit"},` +

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -20,6 +16,7 @@ import (
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
+	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
@@ -35,12 +32,11 @@ var testAuth = auth.Config{Secret: []byte(testSecret), RolesClaim: authtest.Role
 
 // testServer is the service's whole HTTP handler on a real database, served on a loopback port.
 type testServer struct {
-	URL string
-	DB  *gorm.DB
+	// Client speaks to the server, with a valid admin token.
+	apitest.Client
+	DB *gorm.DB
 	// log holds what the server logged, for assertions on it.
 	log *syncBuffer
-	// adminToken is a valid token with the admin role.
-	adminToken string
 }
 
 // newTestServer serves NewServer, as run builds it, on the database at databaseURL.
@@ -77,141 +73,13 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &testServer{URL: srv.URL, DB: db, log: logs, adminToken: token(t, "admin", auth.AdminRole)}
+	return &testServer{Client: apitest.Client{URL: srv.URL, AdminToken: token(t, "admin", auth.AdminRole)}, DB: db, log: logs}
 }
 
 // token signs a token for sub, valid for an hour, with the given roles.
 func token(t testing.TB, sub string, roles ...string) string {
 	t.Helper()
 	return authtest.Token(t, sub, roles...)
-}
-
-// gqlResponse is a GraphQL response as a client reads it.
-type gqlResponse struct {
-	Status int
-	Data   map[string]json.RawMessage `json:"data"`
-	Errors []gqlError                 `json:"errors"`
-}
-
-type gqlError struct {
-	Message    string         `json:"message"`
-	Path       []any          `json:"path"`
-	Extensions map[string]any `json:"extensions"`
-}
-
-// code returns the first error's extensions.code, or "" if there is no error.
-func (r gqlResponse) code() string {
-	if len(r.Errors) == 0 {
-		return ""
-	}
-	code, _ := r.Errors[0].Extensions["code"].(string)
-	return code
-}
-
-// field returns the first error's extensions.field.
-func (r gqlResponse) field() string {
-	if len(r.Errors) == 0 {
-		return ""
-	}
-	field, _ := r.Errors[0].Extensions["field"].(string)
-	return field
-}
-
-// graphql POSTs a GraphQL request to /graphql; an empty bearer sends no Authorization header.
-func (s *testServer) graphql(t testing.TB, bearer, query string, variables map[string]any) gqlResponse {
-	t.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": variables})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.postGraphQL(t, bearer, body)
-}
-
-func (s *testServer) postGraphQL(t testing.TB, bearer string, body []byte) gqlResponse {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	return doGraphQL(t, req)
-}
-
-func doGraphQL(t testing.TB, req *http.Request) gqlResponse {
-	t.Helper()
-	return doGraphQLWith(t, http.DefaultClient, req)
-}
-
-// doGraphQLWith is doGraphQL with the given client.
-func doGraphQLWith(t testing.TB, client *http.Client, req *http.Request) gqlResponse {
-	t.Helper()
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := gqlResponse{Status: resp.StatusCode}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("response is not JSON (status %d): %s", resp.StatusCode, raw)
-	}
-	for _, e := range out.Errors {
-		if _, ok := e.Extensions["code"].(string); !ok {
-			t.Errorf("error without extensions.code: %s", raw)
-		}
-	}
-	return out
-}
-
-// userJSON is a User as the API renders it.
-type userJSON struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	Version   int       `json:"version"`
-}
-
-const userFields = "id username email createdAt updatedAt version"
-
-// user decodes the user at data[name].
-func (r gqlResponse) user(t testing.TB, name string) *userJSON {
-	t.Helper()
-	raw, ok := r.Data[name]
-	if !ok {
-		t.Fatalf("no %q in data; errors: %+v", name, r.Errors)
-	}
-	var u *userJSON
-	if err := json.Unmarshal(raw, &u); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-// createUser creates a user as an admin and returns it.
-func (s *testServer) createUser(t testing.TB, username, email string) *userJSON {
-	t.Helper()
-	r := s.graphql(t, s.adminToken, `mutation($in: CreateUserInput!) { createUser(input: $in) { `+userFields+` } }`,
-		map[string]any{"in": map[string]any{"username": username, "email": email}})
-	if len(r.Errors) > 0 {
-		t.Fatalf("createUser(%q, %q): %+v", username, email, r.Errors)
-	}
-	return r.user(t, "createUser")
-}
-
-const updateMutation = `mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { ` + userFields + ` } }`
-
-// updateUser sends the updateUser mutation with the given input.
-func (s *testServer) updateUser(t testing.TB, bearer, id string, input map[string]any) gqlResponse {
-	t.Helper()
-	return s.graphql(t, bearer, updateMutation, map[string]any{"id": id, "in": input})
 }
 
 // stored reads a user straight from the database, bypassing the API, or returns nil if there is
@@ -246,24 +114,11 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// uniq returns a name that no other call in this process returns, for usernames and emails.
-var uniqCounter struct {
-	sync.Mutex
-	n int
-}
-
-func uniq(prefix string) string {
-	uniqCounter.Lock()
-	defer uniqCounter.Unlock()
-	uniqCounter.n++
-	return fmt.Sprintf("%s%d", prefix, uniqCounter.n)
-}
-
 // newUser creates a user with unique names and returns it with a token of its own.
-func (s *testServer) newUser(t testing.TB) (*userJSON, string) {
+func (s *testServer) newUser(t testing.TB) (*apitest.User, string) {
 	t.Helper()
-	name := uniq("user")
-	u := s.createUser(t, name, strings.ToLower(name)+"@example.com")
+	name := apitest.Uniq("user")
+	u := s.CreateUser(t, name, strings.ToLower(name)+"@example.com")
 	return u, token(t, u.ID)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"usergraph/auth"
 	"usergraph/graph"
+	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 )
@@ -52,10 +53,10 @@ func TestBothEdgesRefuseBadTokensAlike(t *testing.T) {
 			}
 			return c
 		}
-		s.adminToken = authtest.SignClaims(t, with(map[string]any{"sub": "admin", "roles": []string{auth.AdminRole}}))
-		u := s.createUser(t, uniq("victim"), uniq("victim")+"@example.com")
+		s.AdminToken = authtest.SignClaims(t, with(map[string]any{"sub": "admin", "roles": []string{auth.AdminRole}}))
+		u := s.CreateUser(t, apitest.Uniq("victim"), apitest.Uniq("victim")+"@example.com")
 		valid["sub"] = u.ID
-		if r := s.updateUser(t, authtest.SignClaims(t, valid), u.ID, map[string]any{"username": uniq("accepted")}); r.code() != "" {
+		if r := s.UpdateUser(t, authtest.SignClaims(t, valid), u.ID, map[string]any{"username": apitest.Uniq("accepted")}); r.Code() != "" {
 			t.Fatalf("a valid token was refused: %+v", r.Errors)
 		}
 
@@ -72,17 +73,17 @@ func TestBothEdgesRefuseBadTokensAlike(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				before := *s.stored(t, u.ID)
 
-				body := mustJSON(map[string]any{"query": updateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{"username": "hijacked"}}})
+				body := mustJSON(map[string]any{"query": apitest.UpdateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{"username": "hijacked"}}})
 				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", tc.authorization)
-				if got := doGraphQL(t, req).code(); got != "UNAUTHENTICATED" {
+				if got := apitest.DoGraphQL(t, http.DefaultClient, req).Code(); got != "UNAUTHENTICATED" {
 					t.Errorf("GraphQL: got %q, want UNAUTHENTICATED", got)
 				}
 
 				h := http.Header{"Content-Type": {"application/json"}, "Authorization": {tc.authorization}}
-				r := s.rest(t, http.MethodPut, "/users/"+u.ID, h, `{"username": "hijacked"}`)
-				if r.Status != 401 || r.problem(t).Code != "UNAUTHENTICATED" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				r := s.REST(t, http.MethodPut, "/users/"+u.ID, h, `{"username": "hijacked"}`)
+				if r.Status != 401 || r.Problem(t).Code != "UNAUTHENTICATED" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("REST: got %d %s %q, want 401 UNAUTHENTICATED with a Bearer challenge", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
 				}
 				s.unchanged(t, u.ID, before)
@@ -101,7 +102,7 @@ func TestObjectLevelAuthorization(t *testing.T) {
 		_, attacker := s.newUser(t)
 		before := *s.stored(t, victim.ID)
 		graphqlCases := []struct{ name, query string }{
-			{"GraphQLUpdate", updateMutation},
+			{"GraphQLUpdate", apitest.UpdateMutation},
 			{"GraphQLRead", `query($id: ID!) { user(id: $id) { id email } }`},
 			{"GraphQLDelete", `mutation($id: ID!) { deleteUser(id: $id) }`},
 			{"GraphQLList", `{ users { edges { node { id email } } } }`},
@@ -115,9 +116,9 @@ func TestObjectLevelAuthorization(t *testing.T) {
 				if !strings.Contains(tc.query, "$id") {
 					vars = nil
 				}
-				r := s.graphql(t, attacker, tc.query, vars)
-				if r.code() != "FORBIDDEN" {
-					t.Errorf("%q, want FORBIDDEN", r.code())
+				r := s.GraphQL(t, attacker, tc.query, vars)
+				if r.Code() != "FORBIDDEN" {
+					t.Errorf("%q, want FORBIDDEN", r.Code())
 				}
 				for name, data := range r.Data {
 					if strings.Contains(string(data), victim.Email) {
@@ -130,8 +131,8 @@ func TestObjectLevelAuthorization(t *testing.T) {
 		for _, method := range []string{http.MethodPut, http.MethodGet} {
 			t.Run("REST"+method, func(t *testing.T) {
 				h := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + attacker}}
-				r := s.rest(t, method, "/users/"+victim.ID, h, `{"email": "attacker@example.com"}`)
-				if r.Status != 401 || r.problem(t).Code != "FORBIDDEN" || strings.Contains(string(r.Body), victim.Email) {
+				r := s.REST(t, method, "/users/"+victim.ID, h, `{"email": "attacker@example.com"}`)
+				if r.Status != 401 || r.Problem(t).Code != "FORBIDDEN" || strings.Contains(string(r.Body), victim.Email) {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
 				s.unchanged(t, victim.ID, before)
@@ -149,8 +150,8 @@ func TestMassAssignment(t *testing.T) {
 			t.Run("REST_"+field, func(t *testing.T) {
 				u, own := s.newUser(t)
 				before := *s.stored(t, u.ID)
-				r := s.put(t, own, u.ID, fmt.Sprintf(`{"username": %q, %q: %s}`, uniq("mass"), field, `"99"`))
-				if p := r.problem(t); r.Status != 400 || p.Code != "BAD_USER_INPUT" || !strings.Contains(strings.Join(p.fields(), ","), field) {
+				r := s.Put(t, own, u.ID, fmt.Sprintf(`{"username": %q, %q: %s}`, apitest.Uniq("mass"), field, `"99"`))
+				if p := r.Problem(t); r.Status != 400 || p.Code != "BAD_USER_INPUT" || !strings.Contains(strings.Join(p.Fields(), ","), field) {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
 				s.unchanged(t, u.ID, before)
@@ -159,12 +160,12 @@ func TestMassAssignment(t *testing.T) {
 				u, own := s.newUser(t)
 				before := *s.stored(t, u.ID)
 				// In the document itself, and smuggled in through a variable.
-				literal := fmt.Sprintf(`mutation { updateUser(id: %q, input: {username: %q, %s: "99"}) { id } }`, u.ID, uniq("mass"), strings.ReplaceAll(field, "_", ""))
-				if r := s.graphql(t, own, literal, nil); r.code() != "GRAPHQL_VALIDATION_FAILED" {
-					t.Errorf("in the document: %q", r.code())
+				literal := fmt.Sprintf(`mutation { updateUser(id: %q, input: {username: %q, %s: "99"}) { id } }`, u.ID, apitest.Uniq("mass"), strings.ReplaceAll(field, "_", ""))
+				if r := s.GraphQL(t, own, literal, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+					t.Errorf("in the document: %q", r.Code())
 				}
-				if r := s.updateUser(t, own, u.ID, map[string]any{"username": uniq("mass"), field: "99"}); r.code() != "GRAPHQL_VALIDATION_FAILED" {
-					t.Errorf("in a variable: %q", r.code())
+				if r := s.UpdateUser(t, own, u.ID, map[string]any{"username": apitest.Uniq("mass"), field: "99"}); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+					t.Errorf("in a variable: %q", r.Code())
 				}
 				s.unchanged(t, u.ID, before)
 			})
@@ -228,10 +229,10 @@ func TestResourceLimits(t *testing.T) {
 				resp.Body.Close()
 				runtime.ReadMemStats(&m1)
 
-				var r gqlResponse
+				var r apitest.GraphQLResponse
 				json.Unmarshal(answer, &r)
-				if resp.StatusCode != tc.wantStatus || r.code() != tc.wantCode {
-					t.Errorf("got %d %q, want %d %q: %.300s", resp.StatusCode, r.code(), tc.wantStatus, tc.wantCode, answer)
+				if resp.StatusCode != tc.wantStatus || r.Code() != tc.wantCode {
+					t.Errorf("got %d %q, want %d %q: %.300s", resp.StatusCode, r.Code(), tc.wantStatus, tc.wantCode, answer)
 				}
 				if len(answer) > 8<<10 {
 					t.Errorf("the answer is %d bytes, %d errors", len(answer), len(r.Errors))
@@ -265,8 +266,8 @@ func TestEncoding(t *testing.T) {
 			t.Run("REST"+name, func(t *testing.T) {
 				u, own := s.newUser(t)
 				before := *s.stored(t, u.ID)
-				r := s.put(t, own, u.ID, body)
-				if r.Status != 400 || r.problem(t).Code != "BAD_USER_INPUT" {
+				r := s.Put(t, own, u.ID, body)
+				if r.Status != 400 || r.Problem(t).Code != "BAD_USER_INPUT" {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
 				s.unchanged(t, u.ID, before)
@@ -274,20 +275,20 @@ func TestEncoding(t *testing.T) {
 		}
 		for name, mangle := range map[string]func(id string) string{
 			"InVariables": func(id string) string {
-				return `{"query": "` + strings.ReplaceAll(updateMutation, `"`, `\"`) + `", "variables": {"id": "` + id + `", "in": {"username": "ab` + "\xff" + `cd"}}}`
+				return `{"query": "` + strings.ReplaceAll(apitest.UpdateMutation, `"`, `\"`) + `", "variables": {"id": "` + id + `", "in": {"username": "ab` + "\xff" + `cd"}}}`
 			},
 			"InDocument": func(id string) string {
 				return `{"query": "mutation { updateUser(id: \"` + id + `\", input: {username: \"ab` + "\xfe" + `cd\"}) { id } }"}`
 			},
 			"EscapedLoneSurrogateInEmail": func(id string) string {
-				return `{"query": "` + strings.ReplaceAll(updateMutation, `"`, `\"`) + `", "variables": {"id": "` + id + `", "in": {"email": "a\udfffb@example.com"}}}`
+				return `{"query": "` + strings.ReplaceAll(apitest.UpdateMutation, `"`, `\"`) + `", "variables": {"id": "` + id + `", "in": {"email": "a\udfffb@example.com"}}}`
 			},
 		} {
 			t.Run("GraphQL"+name, func(t *testing.T) {
 				u, own := s.newUser(t)
 				before := *s.stored(t, u.ID)
-				if r := s.postGraphQL(t, own, []byte(mangle(u.ID))); r.code() != "BAD_USER_INPUT" {
-					t.Errorf("got %d %q: %+v", r.Status, r.code(), r.Errors)
+				if r := s.PostGraphQL(t, own, []byte(mangle(u.ID))); r.Code() != "BAD_USER_INPUT" {
+					t.Errorf("got %d %q: %+v", r.Status, r.Code(), r.Errors)
 				}
 				s.unchanged(t, u.ID, before)
 			})
@@ -303,21 +304,21 @@ func TestConfigurableLimits(t *testing.T) {
 		limits.Introspection = false
 		s := newTestServerWith(t, dbtest.SQLiteURL(t), testAuth, limits)
 		_, own := s.newUser(t)
-		if r := s.graphql(t, own, `{ __schema { types { name } } }`, nil); r.code() == "" {
+		if r := s.GraphQL(t, own, `{ __schema { types { name } } }`, nil); r.Code() == "" {
 			t.Error("introspection answered")
 		}
-		r := s.graphql(t, own, `{ me { usernam } }`, nil)
-		if r.code() != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(r.Errors[0].Message, "Did you mean") {
-			t.Errorf("got %q %q", r.code(), r.Errors[0].Message)
+		r := s.GraphQL(t, own, `{ me { usernam } }`, nil)
+		if r.Code() != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(r.Errors[0].Message, "Did you mean") {
+			t.Errorf("got %q %q", r.Code(), r.Errors[0].Message)
 		}
 	})
 	t.Run("IntrospectionOnByDefault", func(t *testing.T) {
 		s := newTestServer(t, dbtest.SQLiteURL(t))
 		_, own := s.newUser(t)
-		if r := s.graphql(t, own, `{ __schema { types { name } } }`, nil); r.code() != "" {
+		if r := s.GraphQL(t, own, `{ __schema { types { name } } }`, nil); r.Code() != "" {
 			t.Errorf("introspection refused: %+v", r.Errors)
 		}
-		r := s.graphql(t, own, `{ me { usernam } }`, nil)
+		r := s.GraphQL(t, own, `{ me { usernam } }`, nil)
 		if !strings.Contains(r.Errors[0].Message, "Did you mean") {
 			t.Errorf("no suggestion: %q", r.Errors[0].Message)
 		}
@@ -335,15 +336,15 @@ func TestConfigurableLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var answers []gqlResponse
+		var answers []apitest.GraphQLResponse
 		json.NewDecoder(resp.Body).Decode(&answers)
 		resp.Body.Close()
 		if resp.StatusCode != 200 || len(answers) != 2 || !strings.Contains(string(answers[0].Data["me"]), u.ID) || !strings.Contains(string(answers[1].Data["updateUser"]), "batched") {
 			t.Errorf("got %d %+v", resp.StatusCode, answers)
 		}
 		three := `[{"query": "{ me { id } }"}, {"query": "{ me { id } }"}, {"query": "{ me { id } }"}]`
-		if r := s.postGraphQL(t, own, []byte(three)); r.Status != 400 || r.code() != "BAD_USER_INPUT" {
-			t.Errorf("a batch over the limit: %d %q", r.Status, r.code())
+		if r := s.PostGraphQL(t, own, []byte(three)); r.Status != 400 || r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("a batch over the limit: %d %q", r.Status, r.Code())
 		}
 	})
 }

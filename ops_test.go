@@ -130,7 +130,7 @@ func TestMetricsAndLogsNameRealRoutesAndOperations(t *testing.T) {
 		}
 	})
 	t.Run("LogHoldsNoTokenNorBody", func(t *testing.T) {
-		for _, secret := range []string{own, other, s.adminToken, secretEmail, "metered", testSecret} {
+		for _, secret := range []string{own, other, s.AdminToken, secretEmail, "metered", testSecret} {
 			if strings.Contains(logged, secret) {
 				t.Errorf("the log holds %.40q", secret)
 			}
@@ -187,15 +187,15 @@ func TestReplicasStartTogether(t *testing.T) {
 		r.waitHealthy(t)
 	}
 	a := replicas[0].client()
-	a.adminToken = token(t, "admin", "admin")
-	u := a.createUser(t, "replicated", "replicated@example.com")
+	a.AdminToken = token(t, "admin", "admin")
+	u := a.CreateUser(t, "replicated", "replicated@example.com")
 	for i, r := range replicas {
-		got := r.client().graphql(t, token(t, u.ID), `{ me { id } }`, nil)
+		got := r.client().GraphQL(t, token(t, u.ID), `{ me { id } }`, nil)
 		if !strings.Contains(string(got.Data["me"]), `"`+u.ID+`"`) {
 			t.Errorf("replica %d: %s %+v", i, got.Data["me"], got.Errors)
 		}
 		name := fmt.Sprintf("replica-%d", i)
-		if resp := r.client().put(t, token(t, u.ID), u.ID, `{"username": "`+name+`"}`); resp.Status != 200 {
+		if resp := r.client().Put(t, token(t, u.ID), u.ID, `{"username": "`+name+`"}`); resp.Status != 200 {
 			t.Errorf("replica %d: PUT %d %s", i, resp.Status, resp.Body)
 		}
 	}
@@ -216,7 +216,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	r := startRun(t, map[string]string{"DATABASE_URL": url, "JWT_SECRET": testSecret})
 	c := r.client()
-	c.adminToken = token(t, "admin", "admin")
+	c.AdminToken = token(t, "admin", "admin")
 
 	type result struct {
 		status int
@@ -226,7 +226,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 8 {
-		u := c.createUser(t, fmt.Sprintf("loaded%d", w), fmt.Sprintf("loaded%d@example.com", w))
+		u := c.CreateUser(t, fmt.Sprintf("loaded%d", w), fmt.Sprintf("loaded%d@example.com", w))
 		bearer := "Bearer " + token(t, u.ID)
 		// A connection per request: one refused after SIGTERM was never accepted, so it is not
 		// a request the server dropped.

@@ -125,7 +125,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 		"REQUEST_TIMEOUT": requestTimeout.String(),
 	})
 	c := r.client()
-	c.adminToken = token(t, "admin", "admin")
+	c.AdminToken = token(t, "admin", "admin")
 	// A deadline plus generous room: a request that takes longer hangs.
 	client := &http.Client{Timeout: 3 * requestTimeout}
 
@@ -138,7 +138,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	}
 	writers := make([]*writer, 4)
 	for i := range writers {
-		u := c.createUser(t, fmt.Sprintf("outage%d", i), fmt.Sprintf("outage%d@example.com", i))
+		u := c.CreateUser(t, fmt.Sprintf("outage%d", i), fmt.Sprintf("outage%d@example.com", i))
 		writers[i] = &writer{id: u.ID, bearer: "Bearer " + token(t, u.ID), acked: u.Username, statuses: map[int]int{}}
 	}
 	stop := make(chan struct{})
@@ -180,7 +180,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	status := func(method, path, body string) (int, http.Header, []byte) {
 		req, _ := http.NewRequest(method, r.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+c.adminToken)
+		req.Header.Set("Authorization", "Bearer "+c.AdminToken)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
@@ -265,8 +265,8 @@ func TestStartUpWaitsForTheDatabase(t *testing.T) {
 	m.start()
 	r.waitHealthy(t)
 	c := r.client()
-	c.adminToken = token(t, "admin", "admin")
-	c.createUser(t, "latecomer", "latecomer@example.com")
+	c.AdminToken = token(t, "admin", "admin")
+	c.CreateUser(t, "latecomer", "latecomer@example.com")
 }
 
 // Retrying is for a database that cannot be reached; one that refuses the credentials will not

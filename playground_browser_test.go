@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -33,7 +34,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 			t.Fatalf("start-up printed no token or no link:\n%s", r.stdout.String())
 		}
 		c := r.client()
-		c.adminToken = adminToken
+		c.AdminToken = adminToken
 
 		rep := useBrowser(t, browserSession{URL: link, Run: []string{"CreateUser", "UpdateUser"}})
 
@@ -54,14 +55,14 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	t.Run("ConfiguredKeyPageStartsWithoutTokenAndRunsWithATypedOne", func(t *testing.T) {
 		r := startRun(t, map[string]string{"DATABASE_URL": dbtest.SQLiteURL(t), "JWT_SECRET": testSecret})
 		c := r.client()
-		c.adminToken = token(t, "admin", "admin")
+		c.AdminToken = token(t, "admin", "admin")
 		u, userToken := c.newUser(t)
-		newEmail := uniq("typed") + "@example.com"
+		newEmail := apitest.Uniq("typed") + "@example.com"
 
 		rep := useBrowser(t, browserSession{
 			URL:         r.URL + "/",
 			TypeHeaders: `{"Authorization": "Bearer ` + userToken + `"}`,
-			TypeQuery:   fmt.Sprintf(`mutation { updateUser(id: %q, input: { email: %q }) { %s } }`, u.ID, newEmail, userFields),
+			TypeQuery:   fmt.Sprintf(`mutation { updateUser(id: %q, input: { email: %q }) { %s } }`, u.ID, newEmail, apitest.UserFields),
 			Run:         []string{"-"},
 		})
 
@@ -207,27 +208,27 @@ func headersOf(t *testing.T, text string) map[string]string {
 
 // resultUser decodes the user at data[field] in the result pane after the operation ran, failing
 // on any error the pane shows.
-func resultUser(t *testing.T, rep browserReport, operation, field string) *userJSON {
+func resultUser(t *testing.T, rep browserReport, operation, field string) *apitest.User {
 	t.Helper()
 	i := slices.IndexFunc(rep.Runs, func(r struct{ Operation, Result string }) bool { return r.Operation == operation })
 	if i < 0 {
 		t.Fatalf("%s did not run", operation)
 	}
-	var result gqlResponse
+	var result apitest.GraphQLResponse
 	if err := json.Unmarshal([]byte(rep.Runs[i].Result), &result); err != nil {
 		t.Fatalf("after %s the result pane holds no GraphQL response: %q", operation, rep.Runs[i].Result)
 	}
 	if len(result.Errors) > 0 {
 		t.Fatalf("after %s the result pane shows errors: %+v", operation, result.Errors)
 	}
-	return result.user(t, field)
+	return result.User(t, field)
 }
 
 // assertStored checks that the server stores the user as the result pane showed it.
-func assertStored(t *testing.T, c *testServer, shown *userJSON) {
+func assertStored(t *testing.T, c *testServer, shown *apitest.User) {
 	t.Helper()
-	r := c.graphql(t, c.adminToken, `query($id: ID!) { user(id: $id) { `+userFields+` } }`, map[string]any{"id": shown.ID})
-	stored := r.user(t, "user")
+	r := c.GraphQL(t, c.AdminToken, `query($id: ID!) { user(id: $id) { `+apitest.UserFields+` } }`, map[string]any{"id": shown.ID})
+	stored := r.User(t, "user")
 	if stored == nil || stored.ID != shown.ID || stored.Username != shown.Username || stored.Email != shown.Email ||
 		stored.Version != shown.Version || !stored.UpdatedAt.Equal(shown.UpdatedAt) {
 		t.Errorf("the result pane shows %+v, the server stores %+v", shown, stored)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -16,25 +17,25 @@ func TestQueries(t *testing.T) {
 		alice, aliceToken := s.newUser(t)
 		bob, _ := s.newUser(t)
 
-		userQuery := `query($id: ID!) { user(id: $id) { ` + userFields + ` } }`
+		userQuery := `query($id: ID!) { user(id: $id) { ` + apitest.UserFields + ` } }`
 		cases := []struct {
 			name     string
 			bearer   string
 			query    string
 			id       string
 			wantCode string
-			wantUser *userJSON // nil: data holds null
+			wantUser *apitest.User // nil: data holds null
 		}{
-			{"MeIsOwnUser", aliceToken, `{ me { ` + userFields + ` } }`, "", "", alice},
+			{"MeIsOwnUser", aliceToken, `{ me { ` + apitest.UserFields + ` } }`, "", "", alice},
 			{"MeWithoutToken", "", `{ me { id } }`, "", "UNAUTHENTICATED", nil},
-			{"MeOfAdminWithoutUser", s.adminToken, `{ me { id } }`, "", "", nil},
+			{"MeOfAdminWithoutUser", s.AdminToken, `{ me { id } }`, "", "", nil},
 			{"UserOwn", aliceToken, userQuery, alice.ID, "", alice},
 			{"UserOtherForbidden", aliceToken, userQuery, bob.ID, "FORBIDDEN", nil},
 			{"UserAbsentForbiddenForNonAdmin", aliceToken, userQuery, "987654321", "FORBIDDEN", nil},
 			{"UserNotANumberForbiddenForNonAdmin", aliceToken, userQuery, "bob", "FORBIDDEN", nil},
-			{"UserAnyForAdmin", s.adminToken, userQuery, bob.ID, "", bob},
-			{"UserAbsentIsNullForAdmin", s.adminToken, userQuery, "987654321", "", nil},
-			{"UserNotANumberIsNullForAdmin", s.adminToken, userQuery, "bob", "", nil},
+			{"UserAnyForAdmin", s.AdminToken, userQuery, bob.ID, "", bob},
+			{"UserAbsentIsNullForAdmin", s.AdminToken, userQuery, "987654321", "", nil},
+			{"UserNotANumberIsNullForAdmin", s.AdminToken, userQuery, "bob", "", nil},
 			{"UserWithoutToken", "", userQuery, alice.ID, "UNAUTHENTICATED", nil},
 			{"UsersForbiddenForNonAdmin", aliceToken, `{ users { edges { node { id } } } }`, "", "FORBIDDEN", nil},
 		}
@@ -44,9 +45,9 @@ func TestQueries(t *testing.T) {
 				if tc.id != "" {
 					vars["id"] = tc.id
 				}
-				r := s.graphql(t, tc.bearer, tc.query, vars)
-				if r.code() != tc.wantCode {
-					t.Fatalf("code = %q, want %q; errors: %+v", r.code(), tc.wantCode, r.Errors)
+				r := s.GraphQL(t, tc.bearer, tc.query, vars)
+				if r.Code() != tc.wantCode {
+					t.Fatalf("code = %q, want %q; errors: %+v", r.Code(), tc.wantCode, r.Errors)
 				}
 				for name, raw := range r.Data {
 					if tc.wantUser == nil {
@@ -55,7 +56,7 @@ func TestQueries(t *testing.T) {
 						}
 						continue
 					}
-					if got := r.user(t, name); *got != *tc.wantUser {
+					if got := r.User(t, name); *got != *tc.wantUser {
 						t.Errorf("data.%s = %+v, want %+v", name, got, tc.wantUser)
 					}
 				}
@@ -66,16 +67,16 @@ func TestQueries(t *testing.T) {
 		t.Run("NonAdminLearnsNothingAboutOtherIDs", func(t *testing.T) {
 			for _, q := range []struct{ name, query string }{
 				{"user", userQuery},
-				{"updateUser", updateMutation},
+				{"updateUser", apitest.UpdateMutation},
 			} {
 				vars := func(id string) map[string]any {
 					return map[string]any{"id": id, "in": map[string]any{"username": "probe"}}
 				}
-				existing := s.graphql(t, aliceToken, q.query, vars(bob.ID))
-				absent := s.graphql(t, aliceToken, q.query, vars("987654321"))
+				existing := s.GraphQL(t, aliceToken, q.query, vars(bob.ID))
+				absent := s.GraphQL(t, aliceToken, q.query, vars("987654321"))
 				a, _ := json.Marshal(existing.Errors)
 				b, _ := json.Marshal(absent.Errors)
-				if existing.code() != "FORBIDDEN" || string(a) != string(b) {
+				if existing.Code() != "FORBIDDEN" || string(a) != string(b) {
 					t.Errorf("%s: existing ID: %s\nabsent ID:   %s", q.name, a, b)
 				}
 			}
@@ -83,11 +84,11 @@ func TestQueries(t *testing.T) {
 
 		t.Run("MeAfterOwnUserIsDeleted", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			if r := s.graphql(t, s.adminToken, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": u.ID}); r.code() != "" {
+			if r := s.GraphQL(t, s.AdminToken, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": u.ID}); r.Code() != "" {
 				t.Fatal(r.Errors)
 			}
-			r := s.graphql(t, tok, `{ me { id } }`, nil)
-			if r.code() != "" || string(r.Data["me"]) != "null" {
+			r := s.GraphQL(t, tok, `{ me { id } }`, nil)
+			if r.Code() != "" || string(r.Data["me"]) != "null" {
 				t.Errorf("got %s %+v, want me: null", r.Data["me"], r.Errors)
 			}
 		})
@@ -99,12 +100,12 @@ func TestCreateUser(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		s := newTestServer(t, databaseURL)
 		_, userToken := s.newUser(t)
-		s.createUser(t, "Existing", "existing@example.com")
-		create := `mutation($in: CreateUserInput!) { createUser(input: $in) { ` + userFields + ` } }`
+		s.CreateUser(t, "Existing", "existing@example.com")
+		create := `mutation($in: CreateUserInput!) { createUser(input: $in) { ` + apitest.UserFields + ` } }`
 
 		t.Run("AdminCreates", func(t *testing.T) {
-			r := s.graphql(t, s.adminToken, create, map[string]any{"in": map[string]any{"username": "Newcomer", "email": "New@Example.com"}})
-			u := r.user(t, "createUser")
+			r := s.GraphQL(t, s.AdminToken, create, map[string]any{"in": map[string]any{"username": "Newcomer", "email": "New@Example.com"}})
+			u := r.User(t, "createUser")
 			if u.Username != "Newcomer" || u.Email != "New@Example.com" || u.Version != 1 || u.CreatedAt.IsZero() || !u.CreatedAt.Equal(u.UpdatedAt) {
 				t.Errorf("got %+v", u)
 			}
@@ -125,18 +126,18 @@ func TestCreateUser(t *testing.T) {
 		}{
 			{"Unauthenticated", "", map[string]any{"username": "anon1", "email": "anon1@example.com"}, "UNAUTHENTICATED", ""},
 			{"ForbiddenForNonAdmin", userToken, map[string]any{"username": "mine1", "email": "mine1@example.com"}, "FORBIDDEN", ""},
-			{"InvalidUsername", s.adminToken, map[string]any{"username": "a", "email": "fine1@example.com"}, "BAD_USER_INPUT", "username"},
-			{"InvalidEmail", s.adminToken, map[string]any{"username": "fine1", "email": "fine1"}, "BAD_USER_INPUT", "email"},
-			{"ConflictUsername", s.adminToken, map[string]any{"username": "EXISTING", "email": "fine2@example.com"}, "CONFLICT", "username"},
-			{"ConflictEmail", s.adminToken, map[string]any{"username": "fine2", "email": "Existing@example.COM"}, "CONFLICT", "email"},
+			{"InvalidUsername", s.AdminToken, map[string]any{"username": "a", "email": "fine1@example.com"}, "BAD_USER_INPUT", "username"},
+			{"InvalidEmail", s.AdminToken, map[string]any{"username": "fine1", "email": "fine1"}, "BAD_USER_INPUT", "email"},
+			{"ConflictUsername", s.AdminToken, map[string]any{"username": "EXISTING", "email": "fine2@example.com"}, "CONFLICT", "username"},
+			{"ConflictEmail", s.AdminToken, map[string]any{"username": "fine2", "email": "Existing@example.COM"}, "CONFLICT", "email"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				var before int64
 				s.DB.Table("users").Count(&before)
-				r := s.graphql(t, tc.bearer, create, map[string]any{"in": tc.input})
-				if r.code() != tc.wantCode || r.field() != tc.wantField {
-					t.Fatalf("got %q %q, want %q %q; errors: %+v", r.code(), r.field(), tc.wantCode, tc.wantField, r.Errors)
+				r := s.GraphQL(t, tc.bearer, create, map[string]any{"in": tc.input})
+				if r.Code() != tc.wantCode || r.Field() != tc.wantField {
+					t.Fatalf("got %q %q, want %q %q; errors: %+v", r.Code(), r.Field(), tc.wantCode, tc.wantField, r.Errors)
 				}
 				var after int64
 				s.DB.Table("users").Count(&after)
@@ -147,11 +148,11 @@ func TestCreateUser(t *testing.T) {
 		}
 
 		t.Run("BothTakenNamesBoth", func(t *testing.T) {
-			r := s.graphql(t, s.adminToken, create, map[string]any{"in": map[string]any{"username": "existing", "email": "EXISTING@example.com"}})
+			r := s.GraphQL(t, s.AdminToken, create, map[string]any{"in": map[string]any{"username": "existing", "email": "EXISTING@example.com"}})
 			got, _ := json.Marshal(r.Errors[0].Extensions["errors"])
 			want := `[{"field":"username","message":"is already taken by another user"},{"field":"email","message":"is already taken by another user"}]`
-			if r.code() != "CONFLICT" || string(got) != want {
-				t.Errorf("got %q %s", r.code(), got)
+			if r.Code() != "CONFLICT" || string(got) != want {
+				t.Errorf("got %q %s", r.Code(), got)
 			}
 		})
 	})
@@ -165,26 +166,26 @@ func TestDeleteUser(t *testing.T) {
 
 		t.Run("AdminDeletesThenUpdateIsNotFound", func(t *testing.T) {
 			u, tok := s.newUser(t)
-			r := s.graphql(t, s.adminToken, del, map[string]any{"id": u.ID})
-			if r.code() != "" || string(r.Data["deleteUser"]) != strconv.Quote(u.ID) {
+			r := s.GraphQL(t, s.AdminToken, del, map[string]any{"id": u.ID})
+			if r.Code() != "" || string(r.Data["deleteUser"]) != strconv.Quote(u.ID) {
 				t.Fatalf("got %s %+v", r.Data["deleteUser"], r.Errors)
 			}
 			if s.stored(t, u.ID) != nil {
 				t.Error("the user is still stored")
 			}
-			for _, bearer := range []string{tok, s.adminToken} {
-				if r := s.updateUser(t, bearer, u.ID, map[string]any{"username": uniq("late")}); r.code() != "NOT_FOUND" {
-					t.Errorf("update after delete: %q, want NOT_FOUND", r.code())
+			for _, bearer := range []string{tok, s.AdminToken} {
+				if r := s.UpdateUser(t, bearer, u.ID, map[string]any{"username": apitest.Uniq("late")}); r.Code() != "NOT_FOUND" {
+					t.Errorf("update after delete: %q, want NOT_FOUND", r.Code())
 				}
 			}
-			if r := s.graphql(t, s.adminToken, del, map[string]any{"id": u.ID}); r.code() != "NOT_FOUND" {
-				t.Errorf("second delete: %q, want NOT_FOUND", r.code())
+			if r := s.GraphQL(t, s.AdminToken, del, map[string]any{"id": u.ID}); r.Code() != "NOT_FOUND" {
+				t.Errorf("second delete: %q, want NOT_FOUND", r.Code())
 			}
 		})
 
 		t.Run("IDsAreNotReused", func(t *testing.T) {
 			u, _ := s.newUser(t)
-			s.graphql(t, s.adminToken, del, map[string]any{"id": u.ID})
+			s.GraphQL(t, s.AdminToken, del, map[string]any{"id": u.ID})
 			next, _ := s.newUser(t)
 			if next.ID == u.ID {
 				t.Errorf("a new user got the deleted user's ID %s", u.ID)
@@ -204,8 +205,8 @@ func TestDeleteUser(t *testing.T) {
 				if !tc.ownToken {
 					_, tok = s.newUser(t)
 				}
-				if r := s.graphql(t, tok, del, map[string]any{"id": u.ID}); r.code() != tc.wantCode {
-					t.Errorf("got %q, want %q", r.code(), tc.wantCode)
+				if r := s.GraphQL(t, tok, del, map[string]any{"id": u.ID}); r.Code() != tc.wantCode {
+					t.Errorf("got %q, want %q", r.Code(), tc.wantCode)
 				}
 				if s.stored(t, u.ID) == nil {
 					t.Error("the user was deleted")
@@ -214,13 +215,13 @@ func TestDeleteUser(t *testing.T) {
 		}
 		t.Run("UnauthenticatedWithoutToken", func(t *testing.T) {
 			u, _ := s.newUser(t)
-			if r := s.graphql(t, "", del, map[string]any{"id": u.ID}); r.code() != "UNAUTHENTICATED" {
-				t.Errorf("got %q", r.code())
+			if r := s.GraphQL(t, "", del, map[string]any{"id": u.ID}); r.Code() != "UNAUTHENTICATED" {
+				t.Errorf("got %q", r.Code())
 			}
 		})
 		t.Run("NotFoundForAdmin", func(t *testing.T) {
-			if r := s.graphql(t, s.adminToken, del, map[string]any{"id": "987654321"}); r.code() != "NOT_FOUND" {
-				t.Errorf("got %q", r.code())
+			if r := s.GraphQL(t, s.AdminToken, del, map[string]any{"id": "987654321"}); r.Code() != "NOT_FOUND" {
+				t.Errorf("got %q", r.Code())
 			}
 		})
 	})
@@ -247,10 +248,10 @@ func TestUsersPagination(t *testing.T) {
 				EndCursor   *string
 			}
 		}
-		list := func(t *testing.T, vars map[string]any) (connection, gqlResponse) {
-			r := s.graphql(t, s.adminToken, page, vars)
+		list := func(t *testing.T, vars map[string]any) (connection, apitest.GraphQLResponse) {
+			r := s.GraphQL(t, s.AdminToken, page, vars)
 			var c connection
-			if r.code() == "" {
+			if r.Code() == "" {
 				json.Unmarshal(r.Data["users"], &c)
 			}
 			return c, r
@@ -264,7 +265,7 @@ func TestUsersPagination(t *testing.T) {
 					t.Fatal("paging did not end")
 				}
 				c, r := list(t, vars)
-				if r.code() != "" {
+				if r.Code() != "" {
 					t.Fatal(r.Errors)
 				}
 				for _, e := range c.Edges {
@@ -285,7 +286,7 @@ func TestUsersPagination(t *testing.T) {
 
 		t.Run("DefaultPageSizeIs20", func(t *testing.T) {
 			c, r := list(t, nil)
-			if r.code() != "" || len(c.Edges) != 20 || !c.PageInfo.HasNextPage {
+			if r.Code() != "" || len(c.Edges) != 20 || !c.PageInfo.HasNextPage {
 				t.Errorf("got %d edges, hasNextPage %v, errors %+v", len(c.Edges), c.PageInfo.HasNextPage, r.Errors)
 			}
 		})
@@ -294,7 +295,7 @@ func TestUsersPagination(t *testing.T) {
 			c, _ := list(t, map[string]any{"first": 100})
 			last := c.Edges[len(c.Edges)-1].Cursor
 			c, r := list(t, map[string]any{"first": 100, "after": last})
-			if r.code() != "" || len(c.Edges) != 0 || c.PageInfo.HasNextPage || c.PageInfo.EndCursor != nil {
+			if r.Code() != "" || len(c.Edges) != 0 || c.PageInfo.HasNextPage || c.PageInfo.EndCursor != nil {
 				t.Errorf("got %+v %+v", c, r.Errors)
 			}
 		})
@@ -312,13 +313,13 @@ func TestUsersPagination(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, r := list(t, tc.vars)
-				if r.code() != "BAD_USER_INPUT" || r.field() != tc.wantField {
-					t.Errorf("got %q %q, want BAD_USER_INPUT %q", r.code(), r.field(), tc.wantField)
+				if r.Code() != "BAD_USER_INPUT" || r.Field() != tc.wantField {
+					t.Errorf("got %q %q, want BAD_USER_INPUT %q", r.Code(), r.Field(), tc.wantField)
 				}
 			})
 		}
 		t.Run("First100Allowed", func(t *testing.T) {
-			if _, r := list(t, map[string]any{"first": 100}); r.code() != "" {
+			if _, r := list(t, map[string]any{"first": 100}); r.Code() != "" {
 				t.Error(r.Errors)
 			}
 		})

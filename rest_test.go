@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,140 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 	"usergraph/rest"
 )
-
-// restResponse is a response of the REST routes as a client reads it.
-type restResponse struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// problem decodes an error body.
-func (r restResponse) problem(t testing.TB) problemJSON {
-	t.Helper()
-	var p problemJSON
-	if err := json.Unmarshal(r.Body, &p); err != nil {
-		t.Fatalf("status %d, body is not a problem: %s", r.Status, r.Body)
-	}
-	return p
-}
-
-type problemJSON struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Code   string `json:"code"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-}
-
-// fields returns the fields the problem names.
-func (p problemJSON) fields() []string {
-	var out []string
-	for _, e := range p.Errors {
-		out = append(out, e.Field)
-	}
-	return out
-}
-
-// rest sends a request to the REST routes and checks the response against the OpenAPI document:
-// every response any REST test sees is validated, so the document cannot drift from the code.
-func (s *testServer) rest(t testing.TB, method, path string, header http.Header, body string) restResponse {
-	t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkOpenAPI(t, req, resp, raw)
-	return restResponse{Status: resp.StatusCode, Header: resp.Header, Body: raw}
-}
-
-// put is rest for a PUT with a JSON body and, if bearer is not empty, a token.
-func (s *testServer) put(t testing.TB, bearer, id, body string, extra ...string) restResponse {
-	t.Helper()
-	h := http.Header{"Content-Type": {"application/json"}}
-	if bearer != "" {
-		h.Set("Authorization", "Bearer "+bearer)
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		h.Set(extra[i], extra[i+1])
-	}
-	return s.rest(t, http.MethodPut, "/users/"+id, h, body)
-}
-
-var openAPI struct {
-	once   sync.Once
-	router routers.Router
-	err    error
-}
-
-func checkOpenAPI(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
-	t.Helper()
-	openAPI.once.Do(func() {
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromData(rest.OpenAPIDocument())
-		if err != nil {
-			openAPI.err = err
-			return
-		}
-		if err := doc.Validate(loader.Context); err != nil {
-			openAPI.err = err
-			return
-		}
-		openAPI.router, openAPI.err = legacy.NewRouter(doc)
-	})
-	if openAPI.err != nil {
-		t.Fatalf("the OpenAPI document: %v", openAPI.err)
-	}
-	// A 405 answers a method the document does not have: check it against a method it has.
-	lookup := req.Clone(context.Background())
-	if resp.StatusCode == http.StatusMethodNotAllowed || req.Method == http.MethodHead {
-		lookup.Method = http.MethodGet
-	}
-	lookup.URL, _ = url.Parse(strings.TrimPrefix(req.URL.String(), req.URL.Scheme+"://"+req.URL.Host))
-	route, params, err := openAPI.router.FindRoute(lookup)
-	if err != nil {
-		t.Fatalf("%s %s is not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
-	}
-	if req.Method == http.MethodHead {
-		return // no body to check
-	}
-	input := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: lookup, PathParams: params, Route: route},
-		Status:                 resp.StatusCode,
-		Header:                 resp.Header,
-		Body:                   io.NopCloser(bytes.NewReader(body)),
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
-	}
-	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-		t.Errorf("%s %s: response %d does not match the OpenAPI document: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
-	}
-}
 
 // The example of the old REST documentation, to the byte.
 func TestRESTSeedExample(t *testing.T) {
@@ -158,7 +27,7 @@ func TestRESTSeedExample(t *testing.T) {
 		if err := s.DB.Exec("INSERT INTO users (id, username, email, username_key, email_key, version, created_at, updated_at) VALUES (12345, 'originalUser', 'original@example.com', 'originaluser', 'original@example.com', 1, ?, ?)", now, now).Error; err != nil {
 			t.Fatal(err)
 		}
-		r := s.put(t, token(t, "12345"), "12345", `{
+		r := s.Put(t, token(t, "12345"), "12345", `{
   "username": "updatedUser",
   "email": "updated-user@example.com"
 }`)
@@ -179,7 +48,7 @@ func TestRESTUpdateUser(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		s := newTestServer(t, databaseURL)
-		s.createUser(t, "taken-rest", "taken-rest@example.com")
+		s.CreateUser(t, "taken-rest", "taken-rest@example.com")
 
 		type request struct {
 			caller      string // "none", "invalid", "expired", "own", "other", "admin"
@@ -266,7 +135,7 @@ func TestRESTUpdateUser(t *testing.T) {
 					_, other := s.newUser(t)
 					h.Set("Authorization", "Bearer "+other)
 				case "admin":
-					h.Set("Authorization", "Bearer "+s.adminToken)
+					h.Set("Authorization", "Bearer "+s.AdminToken)
 				}
 				switch tc.req.contentType {
 				case "":
@@ -284,7 +153,7 @@ func TestRESTUpdateUser(t *testing.T) {
 				}
 				id := map[string]string{"": u.ID, "own": u.ID, "absent": "987654321", "not-a-number": "abc"}[tc.req.target]
 
-				r := s.rest(t, http.MethodPut, "/users/"+id, h, tc.req.body)
+				r := s.REST(t, http.MethodPut, "/users/"+id, h, tc.req.body)
 				if r.Status != tc.wantStatus {
 					t.Fatalf("status %d, want %d: %s", r.Status, tc.wantStatus, r.Body)
 				}
@@ -308,15 +177,15 @@ func TestRESTUpdateUser(t *testing.T) {
 					}
 					return
 				}
-				p := r.problem(t)
+				p := r.Problem(t)
 				if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
 					t.Errorf("Content-Type = %q", ct)
 				}
 				if p.Code != tc.wantCode || p.Status != tc.wantStatus || p.Type != "about:blank" || p.Title != http.StatusText(tc.wantStatus) || p.Detail == "" {
 					t.Errorf("problem %+v, want code %s, status %d", p, tc.wantCode, tc.wantStatus)
 				}
-				if !slices.Equal(p.fields(), tc.wantFields) {
-					t.Errorf("fields %v, want %v", p.fields(), tc.wantFields)
+				if !slices.Equal(p.Fields(), tc.wantFields) {
+					t.Errorf("fields %v, want %v", p.Fields(), tc.wantFields)
 				}
 				if *after != *before {
 					t.Errorf("the stored user changed:\n got %+v\nwant %+v", after, before)
@@ -364,8 +233,8 @@ func TestRESTDuplicateKeys(t *testing.T) {
 					_, bearer = s.newUser(t)
 				}
 				before := *s.stored(t, u.ID)
-				r := s.put(t, bearer, u.ID, tc.body)
-				p := r.problem(t)
+				r := s.Put(t, bearer, u.ID, tc.body)
+				p := r.Problem(t)
 				if r.Status != tc.wantStatus || p.Code != tc.wantCode {
 					t.Fatalf("got %d %s, want %d %s: %s", r.Status, p.Code, tc.wantStatus, tc.wantCode, r.Body)
 				}
@@ -399,25 +268,25 @@ func TestRESTGetUserAndOtherMethods(t *testing.T) {
 		auth := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
 		t.Run("GetOwn", func(t *testing.T) {
-			r := s.rest(t, http.MethodGet, "/users/"+u.ID, auth(own), "")
+			r := s.REST(t, http.MethodGet, "/users/"+u.ID, auth(own), "")
 			want := fmt.Sprintf(`{"id":"%s","username":"%s","email":"%s"}`, u.ID, u.Username, u.Email)
 			if r.Status != 200 || string(r.Body) != want || r.Header.Get("ETag") != `"1"` {
 				t.Errorf("got %d %s ETag %q", r.Status, r.Body, r.Header.Get("ETag"))
 			}
 		})
 		t.Run("GetThenPutWithItsETag", func(t *testing.T) {
-			got := s.rest(t, http.MethodGet, "/users/"+u.ID, auth(own), "")
-			r := s.put(t, own, u.ID, `{"username": "etag-flow"}`, "If-Match", got.Header.Get("ETag"))
+			got := s.REST(t, http.MethodGet, "/users/"+u.ID, auth(own), "")
+			r := s.Put(t, own, u.ID, `{"username": "etag-flow"}`, "If-Match", got.Header.Get("ETag"))
 			if r.Status != 200 {
 				t.Fatalf("got %d %s", r.Status, r.Body)
 			}
-			again := s.put(t, own, u.ID, `{"username": "etag-flow-2"}`, "If-Match", got.Header.Get("ETag"))
-			if again.Status != 412 || again.problem(t).Code != "PRECONDITION_FAILED" {
+			again := s.Put(t, own, u.ID, `{"username": "etag-flow-2"}`, "If-Match", got.Header.Get("ETag"))
+			if again.Status != 412 || again.Problem(t).Code != "PRECONDITION_FAILED" {
 				t.Errorf("reusing the old ETag: %d %s", again.Status, again.Body)
 			}
 		})
 		t.Run("HeadOwn", func(t *testing.T) {
-			r := s.rest(t, http.MethodHead, "/users/"+u.ID, auth(own), "")
+			r := s.REST(t, http.MethodHead, "/users/"+u.ID, auth(own), "")
 			if r.Status != 200 || len(r.Body) != 0 || r.Header.Get("ETag") == "" {
 				t.Errorf("got %d %q", r.Status, r.Body)
 			}
@@ -431,20 +300,20 @@ func TestRESTGetUserAndOtherMethods(t *testing.T) {
 		}{
 			{"GetOtherForbidden", auth(other), u.ID, 401, "FORBIDDEN"},
 			{"GetWithoutToken", nil, u.ID, 401, "UNAUTHENTICATED"},
-			{"GetAbsentForAdmin", auth(s.adminToken), "987654321", 404, "NOT_FOUND"},
+			{"GetAbsentForAdmin", auth(s.AdminToken), "987654321", 404, "NOT_FOUND"},
 			{"GetAbsentForbiddenForNonAdmin", auth(own), "987654321", 401, "FORBIDDEN"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				r := s.rest(t, http.MethodGet, "/users/"+tc.id, tc.header, "")
-				if r.Status != tc.wantStatus || r.problem(t).Code != tc.wantCode {
+				r := s.REST(t, http.MethodGet, "/users/"+tc.id, tc.header, "")
+				if r.Status != tc.wantStatus || r.Problem(t).Code != tc.wantCode {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
 			})
 		}
 		for _, method := range []string{http.MethodPost, http.MethodPatch, http.MethodDelete} {
 			t.Run("MethodNotAllowed"+method, func(t *testing.T) {
-				r := s.rest(t, method, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + s.adminToken}, "Content-Type": {"application/json"}}, `{"username": "nope-nope"}`)
-				if r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, PUT" || r.problem(t).Code != "METHOD_NOT_ALLOWED" {
+				r := s.REST(t, method, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + s.AdminToken}, "Content-Type": {"application/json"}}, `{"username": "nope-nope"}`)
+				if r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, PUT" || r.Problem(t).Code != "METHOD_NOT_ALLOWED" {
 					t.Errorf("got %d Allow %q %s", r.Status, r.Header.Get("Allow"), r.Body)
 				}
 				if s.stored(t, u.ID) == nil || s.stored(t, u.ID).Username == "nope-nope" {
@@ -473,14 +342,14 @@ func TestRESTConcurrentIfMatch(t *testing.T) {
 		s := newTestServer(t, databaseURL)
 		u, own := s.newUser(t)
 		for round := range 10 {
-			etag := s.rest(t, http.MethodGet, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + own}}, "").Header.Get("ETag")
+			etag := s.REST(t, http.MethodGet, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + own}}, "").Header.Get("ETag")
 			statuses := make([]int, 2)
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for i := range 2 {
 				wg.Go(func() {
 					<-start
-					statuses[i] = s.put(t, own, u.ID, fmt.Sprintf(`{"username": "writer-%d-%d"}`, round, i), "If-Match", etag).Status
+					statuses[i] = s.Put(t, own, u.ID, fmt.Sprintf(`{"username": "writer-%d-%d"}`, round, i), "If-Match", etag).Status
 				})
 			}
 			close(start)
@@ -499,7 +368,7 @@ func TestRESTAndGraphQLAgree(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		s := newTestServer(t, databaseURL)
-		s.createUser(t, "agreed-taken", "agreed-taken@example.com")
+		s.CreateUser(t, "agreed-taken", "agreed-taken@example.com")
 		cases := []struct {
 			name   string
 			caller string
@@ -530,7 +399,7 @@ func TestRESTAndGraphQLAgree(t *testing.T) {
 				viaREST, viaGraphQL := make([]string, 0, 4), make([]string, 0, 4)
 				for _, edge := range []string{"rest", "graphql"} {
 					u, own := s.newUser(t)
-					bearer := map[string]string{"none": "", "own": own, "admin": s.adminToken}[tc.caller]
+					bearer := map[string]string{"none": "", "own": own, "admin": s.AdminToken}[tc.caller]
 					if tc.caller == "other" {
 						_, bearer = s.newUser(t)
 					}
@@ -543,13 +412,13 @@ func TestRESTAndGraphQLAgree(t *testing.T) {
 						input[k] = v
 					}
 					if edge == "rest" {
-						r := s.put(t, bearer, id, mustJSON(input))
-						var p problemJSON
+						r := s.Put(t, bearer, id, mustJSON(input))
+						var p apitest.Problem
 						json.Unmarshal(r.Body, &p)
-						viaREST = append([]string{p.Code}, p.fields()...)
+						viaREST = append([]string{p.Code}, p.Fields()...)
 					} else {
-						r := s.updateUser(t, bearer, id, input)
-						viaGraphQL = []string{r.code()}
+						r := s.UpdateUser(t, bearer, id, input)
+						viaGraphQL = []string{r.Code()}
 						if len(r.Errors) > 0 {
 							if list, ok := r.Errors[0].Extensions["errors"].([]any); ok {
 								for _, e := range list {
@@ -575,9 +444,9 @@ func TestRESTServerErrors(t *testing.T) {
 		s, lock := newLockableSQLiteServer(t)
 		u, own := s.newUser(t)
 		release := lock()
-		r := s.put(t, own, u.ID, `{"username": "locked-out"}`)
+		r := s.Put(t, own, u.ID, `{"username": "locked-out"}`)
 		release()
-		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "SERVICE_UNAVAILABLE" {
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.Problem(t).Code != "SERVICE_UNAVAILABLE" {
 			t.Errorf("got %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 		if s.stored(t, u.ID).Username != u.Username {
@@ -592,12 +461,12 @@ func TestRESTServerErrors(t *testing.T) {
 			s := newTestServer(t, u.String())
 			user, own := s.newUser(t)
 			proxy.Cut()
-			r := s.put(t, own, user.ID, `{"username": "cut-off"}`)
-			if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "SERVICE_UNAVAILABLE" {
+			r := s.Put(t, own, user.ID, `{"username": "cut-off"}`)
+			if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.Problem(t).Code != "SERVICE_UNAVAILABLE" {
 				t.Errorf("got %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 			}
 			proxy.Resume()
-			if r := s.put(t, own, user.ID, `{"username": "back-again"}`); r.Status != 200 {
+			if r := s.Put(t, own, user.ID, `{"username": "back-again"}`); r.Status != 200 {
 				t.Errorf("after the cut: %d %s", r.Status, r.Body)
 			}
 		})
@@ -608,8 +477,8 @@ func TestRESTServerErrors(t *testing.T) {
 		if err := s.DB.Exec("ALTER TABLE users RENAME TO users_gone").Error; err != nil {
 			t.Fatal(err)
 		}
-		r := s.put(t, own, u.ID, `{"username": "doomed-user"}`)
-		if p := r.problem(t); r.Status != 500 || p.Code != "INTERNAL_SERVER_ERROR" || p.Detail != "internal error" {
+		r := s.Put(t, own, u.ID, `{"username": "doomed-user"}`)
+		if p := r.Problem(t); r.Status != 500 || p.Code != "INTERNAL_SERVER_ERROR" || p.Detail != "internal error" {
 			t.Errorf("got %d %s", r.Status, r.Body)
 		}
 	})

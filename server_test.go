@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"usergraph/auth"
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -94,7 +95,7 @@ func (r *running) stop(t *testing.T) error {
 
 // client talks to a running program as the test helpers talk to a test server.
 func (r *running) client() *testServer {
-	return &testServer{URL: r.URL, log: r.stderr}
+	return &testServer{Client: apitest.Client{URL: r.URL}, log: r.stderr}
 }
 
 func TestRunPersistsAcrossRestarts(t *testing.T) {
@@ -102,10 +103,10 @@ func TestRunPersistsAcrossRestarts(t *testing.T) {
 		env := map[string]string{"DATABASE_URL": databaseURL, "JWT_SECRET": testSecret}
 		first := startRun(t, env)
 		c := first.client()
-		c.adminToken = token(t, "admin", "admin")
-		u := c.createUser(t, "persistent", "persistent@example.com")
-		r := c.updateUser(t, token(t, u.ID), u.ID, map[string]any{"email": "kept@example.com"})
-		if r.code() != "" {
+		c.AdminToken = token(t, "admin", "admin")
+		u := c.CreateUser(t, "persistent", "persistent@example.com")
+		r := c.UpdateUser(t, token(t, u.ID), u.ID, map[string]any{"email": "kept@example.com"})
+		if r.Code() != "" {
 			t.Fatal(r.Errors)
 		}
 		if err := first.stop(t); err != nil {
@@ -113,8 +114,8 @@ func TestRunPersistsAcrossRestarts(t *testing.T) {
 		}
 
 		second := startRun(t, env)
-		r = second.client().graphql(t, token(t, u.ID), `{ me { `+userFields+` } }`, nil)
-		got := r.user(t, "me")
+		r = second.client().GraphQL(t, token(t, u.ID), `{ me { `+apitest.UserFields+` } }`, nil)
+		got := r.User(t, "me")
 		if got == nil || got.Username != "persistent" || got.Email != "kept@example.com" || got.Version != 2 {
 			t.Errorf("after a restart: %+v", got)
 		}
@@ -151,10 +152,10 @@ func TestRunWithoutKeyPrintsAdminToken(t *testing.T) {
 		t.Errorf("no warning about the ephemeral key in the log:\n%s", r.stderr.String())
 	}
 	c := r.client()
-	c.adminToken = m[1]
-	u := c.createUser(t, "firstuser", "first@example.com")
-	resp := c.updateUser(t, m[1], u.ID, map[string]any{"username": "renamed"})
-	if got := resp.user(t, "updateUser"); got.Username != "renamed" {
+	c.AdminToken = m[1]
+	u := c.CreateUser(t, "firstuser", "first@example.com")
+	resp := c.UpdateUser(t, m[1], u.ID, map[string]any{"username": "renamed"})
+	if got := resp.User(t, "updateUser"); got.Username != "renamed" {
 		t.Errorf("got %+v", got)
 	}
 }
@@ -250,14 +251,14 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
 	r := startRun(t, map[string]string{"DATABASE_URL": "sqlite:" + path + "?_pragma=busy_timeout(5000)", "JWT_SECRET": testSecret})
 	c := r.client()
-	c.adminToken = token(t, "admin", "admin")
-	u := c.createUser(t, "inflight", "inflight@example.com")
+	c.AdminToken = token(t, "admin", "admin")
+	u := c.CreateUser(t, "inflight", "inflight@example.com")
 
 	// Hold the write lock, so that the update waits inside the server.
 	release := lockSQLite(t, path)
 	defer release()
-	result := make(chan gqlResponse, 1)
-	go func() { result <- c.updateUser(t, token(t, u.ID), u.ID, map[string]any{"username": "drained"}) }()
+	result := make(chan apitest.GraphQLResponse, 1)
+	go func() { result <- c.UpdateUser(t, token(t, u.ID), u.ID, map[string]any{"username": "drained"}) }()
 	time.Sleep(200 * time.Millisecond) // the request is now waiting on the lock
 
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
@@ -271,7 +272,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 
 	select {
 	case resp := <-result:
-		if got := resp.user(t, "updateUser"); got.Username != "drained" {
+		if got := resp.User(t, "updateUser"); got.Username != "drained" {
 			t.Errorf("in-flight update: %+v", resp)
 		}
 	case <-time.After(10 * time.Second):

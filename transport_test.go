@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -55,9 +56,9 @@ func TestGraphQLRequestErrors(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.contentType)
 			req.Header.Set("Authorization", "Bearer "+tok)
-			r := doGraphQL(t, req)
-			if r.Status != tc.wantStatus || r.code() != tc.wantCode {
-				t.Errorf("got %d %q, want %d %q: %+v", r.Status, r.code(), tc.wantStatus, tc.wantCode, r.Errors)
+			r := apitest.DoGraphQL(t, http.DefaultClient, req)
+			if r.Status != tc.wantStatus || r.Code() != tc.wantCode {
+				t.Errorf("got %d %q, want %d %q: %+v", r.Status, r.Code(), tc.wantStatus, tc.wantCode, r.Errors)
 			}
 		})
 	}
@@ -69,11 +70,11 @@ func TestGraphQLRequestErrors(t *testing.T) {
 		query := `{ me { id } }`
 		sum := sha256.Sum256([]byte(query))
 		ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
-		if r := s.postGraphQL(t, tok, []byte(mustJSON(map[string]any{"query": query, "extensions": ext}))); r.code() != "" {
+		if r := s.PostGraphQL(t, tok, []byte(mustJSON(map[string]any{"query": query, "extensions": ext}))); r.Code() != "" {
 			t.Fatalf("registering: %+v", r.Errors)
 		}
-		r := s.postGraphQL(t, tok, []byte(mustJSON(map[string]any{"extensions": ext})))
-		if r.code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
+		r := s.PostGraphQL(t, tok, []byte(mustJSON(map[string]any{"extensions": ext})))
+		if r.Code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
 			t.Errorf("by hash: %s %+v", r.Data["me"], r.Errors)
 		}
 	})
@@ -82,7 +83,7 @@ func TestGraphQLRequestErrors(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(`{"query": "{ me { id } }"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok)
-		if r := doGraphQL(t, req); r.code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
+		if r := apitest.DoGraphQL(t, http.DefaultClient, req); r.Code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
 			t.Errorf("got %s %+v", r.Data["me"], r.Errors)
 		}
 	})
@@ -90,7 +91,7 @@ func TestGraphQLRequestErrors(t *testing.T) {
 	t.Run("GETRunsQueries", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(`{ me { id } }`), nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		if r := doGraphQL(t, req); r.code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
+		if r := apitest.DoGraphQL(t, http.DefaultClient, req); r.Code() != "" || !bytes.Contains(r.Data["me"], []byte(u.ID)) {
 			t.Errorf("got %d %s %+v", r.Status, r.Data["me"], r.Errors)
 		}
 	})
@@ -148,7 +149,7 @@ func TestGraphQLDuplicateKeys(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		s := newTestServer(t, databaseURL)
 		u, tok := s.newUser(t)
-		update := mustJSON(updateMutation)
+		update := mustJSON(apitest.UpdateMutation)
 		smuggled := mustJSON(fmt.Sprintf(`mutation { updateUser(id: "%s", input: {username: "smuggled-name"}) { id } }`, u.ID))
 		cases := []struct {
 			name        string
@@ -174,9 +175,9 @@ func TestGraphQLDuplicateKeys(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				before := *s.stored(t, u.ID)
-				r := s.postGraphQL(t, tok, []byte(tc.body))
-				if r.Status != http.StatusBadRequest || r.code() != "BAD_USER_INPUT" {
-					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT: %+v", r.Status, r.code(), r.Errors)
+				r := s.PostGraphQL(t, tok, []byte(tc.body))
+				if r.Status != http.StatusBadRequest || r.Code() != "BAD_USER_INPUT" {
+					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT: %+v", r.Status, r.Code(), r.Errors)
 				}
 				if got := r.Errors[0].Message; got != tc.wantMessage {
 					t.Errorf("got message %q, want %q", got, tc.wantMessage)

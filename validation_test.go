@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
 )
@@ -82,10 +83,10 @@ func TestValidationRules(t *testing.T) {
 		check := func(t *testing.T, field, value string, valid bool) {
 			u, tok := s.newUser(t)
 			before := s.stored(t, u.ID)
-			r := s.updateUser(t, tok, u.ID, map[string]any{field: value})
+			r := s.UpdateUser(t, tok, u.ID, map[string]any{field: value})
 			after := s.stored(t, u.ID)
 			if valid {
-				if r.code() != "" {
+				if r.Code() != "" {
 					t.Fatalf("%q refused: %+v", value, r.Errors)
 				}
 				got := map[string]string{"username": after.Username, "email": after.Email}[field]
@@ -94,8 +95,8 @@ func TestValidationRules(t *testing.T) {
 				}
 				return
 			}
-			if r.code() != "BAD_USER_INPUT" || r.field() != field {
-				t.Fatalf("%q: got code %q field %q, want BAD_USER_INPUT %s; errors: %+v", value, r.code(), r.field(), field, r.Errors)
+			if r.Code() != "BAD_USER_INPUT" || r.Field() != field {
+				t.Fatalf("%q: got code %q field %q, want BAD_USER_INPUT %s; errors: %+v", value, r.Code(), r.Field(), field, r.Errors)
 			}
 			if *after != *before {
 				t.Errorf("stored user changed: %+v", after)
@@ -113,11 +114,11 @@ func TestValidationRules(t *testing.T) {
 			t.Run("InvalidUTF8In"+field, func(t *testing.T) {
 				u, tok := s.newUser(t)
 				before := s.stored(t, u.ID)
-				body, _ := json.Marshal(map[string]any{"query": updateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{field: "MARKER"}}})
+				body, _ := json.Marshal(map[string]any{"query": apitest.UpdateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{field: "MARKER"}}})
 				body = bytes.Replace(body, []byte("MARKER"), []byte("ab\xffcd@example.com"), 1)
-				r := s.postGraphQL(t, tok, body)
-				if r.Status != 400 || r.code() != "BAD_USER_INPUT" {
-					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT; errors: %+v", r.Status, r.code(), r.Errors)
+				r := s.PostGraphQL(t, tok, body)
+				if r.Status != 400 || r.Code() != "BAD_USER_INPUT" {
+					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT; errors: %+v", r.Status, r.Code(), r.Errors)
 				}
 				if after := s.stored(t, u.ID); *after != *before {
 					t.Errorf("stored user changed: %+v", after)
@@ -152,10 +153,10 @@ func TestEmailInvisibleCharacters(t *testing.T) {
 				u, tok := s.newUser(t)
 				before := *s.stored(t, u.ID)
 				body, _ := json.Marshal(map[string]string{"email": email})
-				r := s.put(t, tok, u.ID, string(body))
-				p := r.problem(t)
-				if r.Status != http.StatusBadRequest || p.Code != "BAD_USER_INPUT" || !slices.Equal(p.fields(), []string{"email"}) {
-					t.Fatalf("got %d %s %v, want 400 BAD_USER_INPUT [email]: %s", r.Status, p.Code, p.fields(), r.Body)
+				r := s.Put(t, tok, u.ID, string(body))
+				p := r.Problem(t)
+				if r.Status != http.StatusBadRequest || p.Code != "BAD_USER_INPUT" || !slices.Equal(p.Fields(), []string{"email"}) {
+					t.Fatalf("got %d %s %v, want 400 BAD_USER_INPUT [email]: %s", r.Status, p.Code, p.Fields(), r.Body)
 				}
 				if got := p.Errors[0].Message; got != want {
 					t.Errorf("message %q, want %q", got, want)
@@ -165,9 +166,9 @@ func TestEmailInvisibleCharacters(t *testing.T) {
 			t.Run("GraphQL"+c.name, func(t *testing.T) {
 				u, tok := s.newUser(t)
 				before := *s.stored(t, u.ID)
-				r := s.updateUser(t, tok, u.ID, map[string]any{"email": email})
-				if r.code() != "BAD_USER_INPUT" || r.field() != "email" {
-					t.Fatalf("got code %q field %q, want BAD_USER_INPUT email; errors: %+v", r.code(), r.field(), r.Errors)
+				r := s.UpdateUser(t, tok, u.ID, map[string]any{"email": email})
+				if r.Code() != "BAD_USER_INPUT" || r.Field() != "email" {
+					t.Fatalf("got code %q field %q, want BAD_USER_INPUT email; errors: %+v", r.Code(), r.Field(), r.Errors)
 				}
 				if got := r.Errors[0].Message; !strings.Contains(got, want) {
 					t.Errorf("message %q, want it to say %q", got, want)
@@ -200,8 +201,8 @@ func TestEmailEquivalentsConflict(t *testing.T) {
 		s := newTestServer(t, databaseURL)
 		// prepare creates the user who holds the existing address, and returns the sent one.
 		prepare := func(t *testing.T, existing, sent string) string {
-			tag := uniq(".")
-			s.createUser(t, uniq("holder"), fmt.Sprintf(existing, tag))
+			tag := apitest.Uniq(".")
+			s.CreateUser(t, apitest.Uniq("holder"), fmt.Sprintf(existing, tag))
 			return fmt.Sprintf(sent, tag)
 		}
 		// storedWith counts the users whose email is exactly email.
@@ -215,10 +216,10 @@ func TestEmailEquivalentsConflict(t *testing.T) {
 		for _, tc := range pairs {
 			t.Run("Create"+tc.name, func(t *testing.T) {
 				sent := prepare(t, tc.existing, tc.sent)
-				r := s.graphql(t, s.adminToken, `mutation($in: CreateUserInput!) { createUser(input: $in) { `+userFields+` } }`,
-					map[string]any{"in": map[string]any{"username": uniq("second"), "email": sent}})
-				if r.code() != "CONFLICT" || r.field() != "email" {
-					t.Fatalf("got code %q field %q, want CONFLICT email; errors: %+v", r.code(), r.field(), r.Errors)
+				r := s.GraphQL(t, s.AdminToken, `mutation($in: CreateUserInput!) { createUser(input: $in) { `+apitest.UserFields+` } }`,
+					map[string]any{"in": map[string]any{"username": apitest.Uniq("second"), "email": sent}})
+				if r.Code() != "CONFLICT" || r.Field() != "email" {
+					t.Fatalf("got code %q field %q, want CONFLICT email; errors: %+v", r.Code(), r.Field(), r.Errors)
 				}
 				if n := storedWith(t, sent); n != 0 {
 					t.Errorf("%d users stored with %+q, want none", n, sent)
@@ -229,10 +230,10 @@ func TestEmailEquivalentsConflict(t *testing.T) {
 				u, tok := s.newUser(t)
 				before := *s.stored(t, u.ID)
 				body, _ := json.Marshal(map[string]string{"email": sent})
-				r := s.put(t, tok, u.ID, string(body))
-				p := r.problem(t)
-				if r.Status != http.StatusConflict || p.Code != "CONFLICT" || !slices.Equal(p.fields(), []string{"email"}) {
-					t.Fatalf("got %d %s %v, want 409 CONFLICT [email]: %s", r.Status, p.Code, p.fields(), r.Body)
+				r := s.Put(t, tok, u.ID, string(body))
+				p := r.Problem(t)
+				if r.Status != http.StatusConflict || p.Code != "CONFLICT" || !slices.Equal(p.Fields(), []string{"email"}) {
+					t.Fatalf("got %d %s %v, want 409 CONFLICT [email]: %s", r.Status, p.Code, p.Fields(), r.Body)
 				}
 				s.unchanged(t, u.ID, before)
 			})
@@ -240,9 +241,9 @@ func TestEmailEquivalentsConflict(t *testing.T) {
 				sent := prepare(t, tc.existing, tc.sent)
 				u, tok := s.newUser(t)
 				before := *s.stored(t, u.ID)
-				r := s.updateUser(t, tok, u.ID, map[string]any{"email": sent})
-				if r.code() != "CONFLICT" || r.field() != "email" {
-					t.Fatalf("got code %q field %q, want CONFLICT email; errors: %+v", r.code(), r.field(), r.Errors)
+				r := s.UpdateUser(t, tok, u.ID, map[string]any{"email": sent})
+				if r.Code() != "CONFLICT" || r.Field() != "email" {
+					t.Fatalf("got code %q field %q, want CONFLICT email; errors: %+v", r.Code(), r.Field(), r.Errors)
 				}
 				s.unchanged(t, u.ID, before)
 			})
