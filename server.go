@@ -46,13 +46,13 @@ const shutdownGrace = 10 * time.Second
 // itself dies with the process.
 const ephemeralTokenTTL = 24 * time.Hour
 
-// run is the whole program: main only calls it, and tests call it as main would.
 // defaultGCPercent is the garbage collector's setting unless GOGC says otherwise. The service's
 // live heap is a few MiB, so at Go's default of 100 it collected every few hundred requests;
 // measured with cmd/loadbench, 300 cut the CPU of an updateUser mutation by about 8% (the REST
 // route allocates less and did not change), for about 7 MiB more peak RSS (32 MiB in all).
 const defaultGCPercent = 300
 
+// run is the whole program: main only calls it, and tests call it as main would.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 1 {
 		switch args[1] {
@@ -170,8 +170,8 @@ type deps struct {
 	// has stopped answering.
 	RequestTimeout time.Duration
 	// DevToken is the admin token printed at start-up when no key is configured, for the
-	// Playground to start with; empty when a key (JWT_SECRET or JWKS_URL) is configured, so that
-	// no page ever holds a real credential.
+	// Playground to start with in a browser on this machine (see playgroundHandler); empty when a
+	// key (JWT_SECRET or JWKS_URL) is configured, so that no page ever holds a real credential.
 	DevToken string
 }
 
