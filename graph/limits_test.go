@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"syscall"
@@ -17,15 +16,10 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
-)
 
-// serveGraphQL serves newTestHandler over HTTP and returns its URL.
-func serveGraphQL(tb testing.TB, limits Limits) string {
-	tb.Helper()
-	srv := httptest.NewServer(newTestHandler(tb, limits))
-	tb.Cleanup(srv.Close)
-	return srv.URL
-}
+	"usergraph/internal/apitest"
+	"usergraph/internal/dbtest"
+)
 
 // postAnonymously POSTs body to url without a token and returns the status and the answer.
 func postAnonymously(tb testing.TB, url string, body []byte) (int, []byte) {
@@ -107,7 +101,7 @@ func fit(perToken int) int { return (DefaultLimits.Tokens - 20) / perToken }
 // is cheap to answer: the answer is a small one, and for the documents that are refused it is the
 // limit's, not one of validation's findings, which would mean validation ran.
 func TestHostileDocumentsAreRefusedBeforeValidation(t *testing.T) {
-	url := serveGraphQL(t, DefaultLimits)
+	url := newTestServer(t, dbtest.SQLiteURL(t), DefaultLimits).URL + "/graphql"
 	for _, tc := range hostileDocuments {
 		t.Run(tc.name, func(t *testing.T) {
 			body, _ := json.Marshal(tc.body)
@@ -141,7 +135,7 @@ func TestHostileDocumentsAreRefusedBeforeValidation(t *testing.T) {
 // Documents real clients send pass the checks: the Playground's introspection query, and a query
 // whose fragments select the same fields again, as components' fragments do.
 func TestRealDocumentsPassTheLimits(t *testing.T) {
-	url := serveGraphQL(t, DefaultLimits)
+	url := newTestServer(t, dbtest.SQLiteURL(t), DefaultLimits).URL + "/graphql"
 	for name, q := range map[string]string{
 		"IntrospectionQuery": introspection.Query,
 		"OverlappingFragments": `query Page { users(first: 100) { edges { cursor node { ...Card ...Row ...Link } } pageInfo { hasNextPage endCursor } } }
@@ -159,11 +153,140 @@ func TestRealDocumentsPassTheLimits(t *testing.T) {
 	}
 }
 
+// Unrestricted resource consumption: documents and bodies built to cost the server much more than
+// they cost the client, sent with a valid token. Each is refused with a small answer, little
+// memory and no write.
+func TestResourceLimits(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL, DefaultLimits)
+		u, own := s.newUser(t)
+		request := func(q string) string { return mustJSON(query(q)) }
+		aliased := func(n int) string {
+			var b strings.Builder
+			b.WriteString("mutation {")
+			for i := range n {
+				fmt.Fprintf(&b, ` u%d: updateUser(id: "%s", input: {username: "alias%d"}) { id }`, i, u.ID, i)
+			}
+			return request(b.String() + "}")
+		}
+		cases := []struct {
+			name       string
+			body       string
+			chunked    bool
+			wantStatus int
+			wantCode   string
+		}{
+			{"AThousandAliasedMutations", aliased(1000), false, 422, "GRAPHQL_PARSE_FAILED"},
+			{"AHundredAliasedMutations", aliased(100), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"DeepNesting", request("{" + strings.Repeat("... on Query {", 5000) + " me { id } " + strings.Repeat("}", 5000) + "}"), false, 422, "GRAPHQL_PARSE_FAILED"},
+			{"OneFieldRepeated4000Times", request("{ me { " + strings.Repeat("id ", 4000) + "} }"), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"OneFieldRepeatedThroughFragments", request("{ me { ...A ...A ...A ...A ...A ...A ...A ...A } } fragment A on User { ...B ...B ...B ...B ...B ...B ...B ...B } fragment B on User { ...C ...C ...C ...C ...C ...C ...C ...C } fragment C on User { id id id id id id id id }"), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"FiftyThousandDirectives", request("{ me" + strings.Repeat(" @a", 50000) + " { id } }"), false, 422, "GRAPHQL_PARSE_FAILED"},
+			// Counted before validation, which would report each one.
+			{"ThousandsOfUnknownDirectives", request("{ me" + strings.Repeat(" @nope", 2000) + " { id } }"), false, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
+			{"TenMiBBody", request("{ me { id } }" + strings.Repeat(" ", 10<<20)), false, 413, "PAYLOAD_TOO_LARGE"},
+			{"TenMiBChunkedBody", request("{ me { id } }" + strings.Repeat(" ", 10<<20)), true, 413, "PAYLOAD_TOO_LARGE"},
+			{"BatchArray", "[" + strings.Repeat(request(`mutation { updateUser(id: "`+u.ID+`", input: {username: "batched"}) { id } }`)+",", 99) + request("{ me { id } }") + "]", false, 400, "BAD_USER_INPUT"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before := *s.stored(t, u.ID)
+				var body io.Reader = strings.NewReader(tc.body)
+				if tc.chunked {
+					body = io.MultiReader(body) // unknown length: sent chunked
+				}
+				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", body)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+own)
+
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				answer, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				runtime.ReadMemStats(&m1)
+
+				var r apitest.GraphQLResponse
+				json.Unmarshal(answer, &r)
+				if resp.StatusCode != tc.wantStatus || r.Code() != tc.wantCode {
+					t.Errorf("got %d %q, want %d %q: %.300s", resp.StatusCode, r.Code(), tc.wantStatus, tc.wantCode, answer)
+				}
+				if len(answer) > 8<<10 {
+					t.Errorf("the answer is %d bytes, %d errors", len(answer), len(r.Errors))
+				}
+				// Allocation totals do not depend on the machine's speed. The client's copy of
+				// a 10 MiB body is counted too; the server reads at most MaxBodyBytes of it.
+				if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 64<<20 {
+					t.Errorf("%d MiB allocated to refuse it", alloc>>20)
+				}
+				s.unchanged(t, u.ID, before)
+			})
+		}
+	})
+}
+
+// The limits are the operator's to set: introspection off, batches on.
+func TestConfigurableLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("IntrospectionOff", func(t *testing.T) {
+		limits := DefaultLimits
+		limits.Introspection = false
+		s := newTestServer(t, dbtest.SQLiteURL(t), limits)
+		_, own := s.newUser(t)
+		if r := s.GraphQL(t, own, `{ __schema { types { name } } }`, nil); r.Code() == "" {
+			t.Error("introspection answered")
+		}
+		r := s.GraphQL(t, own, `{ me { usernam } }`, nil)
+		if r.Code() != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(r.Errors[0].Message, "Did you mean") {
+			t.Errorf("got %q %q", r.Code(), r.Errors[0].Message)
+		}
+	})
+	t.Run("IntrospectionOnByDefault", func(t *testing.T) {
+		s := newTestServer(t, dbtest.SQLiteURL(t), DefaultLimits)
+		_, own := s.newUser(t)
+		if r := s.GraphQL(t, own, `{ __schema { types { name } } }`, nil); r.Code() != "" {
+			t.Errorf("introspection refused: %+v", r.Errors)
+		}
+		r := s.GraphQL(t, own, `{ me { usernam } }`, nil)
+		if !strings.Contains(r.Errors[0].Message, "Did you mean") {
+			t.Errorf("no suggestion: %q", r.Errors[0].Message)
+		}
+	})
+	t.Run("BatchesWhenEnabled", func(t *testing.T) {
+		limits := DefaultLimits
+		limits.Batch = 2
+		s := newTestServer(t, dbtest.SQLiteURL(t), limits)
+		u, own := s.newUser(t)
+		two := `[{"query": "{ me { id } }"}, {"query": "mutation { updateUser(id: \"` + u.ID + `\", input: {username: \"batched\"}) { username } }"}]`
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(two))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+own)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answers []apitest.GraphQLResponse
+		json.NewDecoder(resp.Body).Decode(&answers)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(answers) != 2 || !strings.Contains(string(answers[0].Data["me"]), u.ID) || !strings.Contains(string(answers[1].Data["updateUser"]), "batched") {
+			t.Errorf("got %d %+v", resp.StatusCode, answers)
+		}
+		three := `[{"query": "{ me { id } }"}, {"query": "{ me { id } }"}, {"query": "{ me { id } }"}]`
+		if r := s.PostGraphQL(t, own, []byte(three)); r.Status != 400 || r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("a batch over the limit: %d %q", r.Status, r.Code())
+		}
+	})
+}
+
 // No stream of requests, with or without a token, can make the caches keep more than CacheBytes:
 // here, valid documents of 24 KiB each, small enough for every cache to keep, each also
 // registered as a persisted query and run under an operation name of its own.
 func TestCachesAreBoundedByBytes(t *testing.T) {
-	url := serveGraphQL(t, DefaultLimits)
+	url := newTestServer(t, dbtest.SQLiteURL(t), DefaultLimits).URL + "/graphql"
 	const requests = 1500
 	padding := strings.Repeat("x", 24<<10)
 	send := func(i int) {
@@ -201,12 +324,12 @@ func liveHeap() uint64 {
 }
 
 // BenchmarkHostileDocuments sends each hostile document, without a token, to the GraphQL handler
-// over HTTP, and reports the CPU that one request costs the process (server and client: an
-// upper bound of the server's) and the heap it leaves behind. Run it with
+// behind the token check over HTTP, and reports the CPU that one request costs the process (server
+// and client: an upper bound of the server's) and the heap it leaves behind. Run it with
 //
 //	go test -run '^$' -bench HostileDocuments -benchtime 20x ./graph/
 func BenchmarkHostileDocuments(b *testing.B) {
-	url := serveGraphQL(b, DefaultLimits)
+	url := newTestServer(b, dbtest.SQLiteURL(b), DefaultLimits).URL + "/graphql"
 	for _, tc := range hostileDocuments {
 		body, _ := json.Marshal(tc.body)
 		b.Run(tc.name, func(b *testing.B) {

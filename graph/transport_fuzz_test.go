@@ -23,9 +23,9 @@ func FuzzGraphQLRequest(f *testing.F) {
 	limits := DefaultLimits
 	// Small enough for the fuzzer to reach, so that bodies past it are tried too.
 	limits.MaxBodyBytes = 4 << 10
-	single := newTestHandler(f, limits)
+	single := newTestHandler(openWithAccount(f), limits)
 	limits.Batch = 3
-	batching := newTestHandler(f, limits)
+	batching := newTestHandler(openWithAccount(f), limits)
 	allowed := map[int]bool{200: true, 400: true, 413: true, 422: true}
 
 	f.Fuzz(func(t *testing.T, batch bool, body []byte) {

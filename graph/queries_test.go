@@ -1,4 +1,4 @@
-package main
+package graph
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 func TestQueries(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
-		s := newTestServer(t, databaseURL)
+		s := newTestServer(t, databaseURL, DefaultLimits)
 		alice, aliceToken := s.newUser(t)
 		bob, _ := s.newUser(t)
 
@@ -98,7 +98,7 @@ func TestQueries(t *testing.T) {
 func TestCreateUser(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
-		s := newTestServer(t, databaseURL)
+		s := newTestServer(t, databaseURL, DefaultLimits)
 		_, userToken := s.newUser(t)
 		s.CreateUser(t, "Existing", "existing@example.com")
 		create := `mutation($in: CreateUserInput!) { createUser(input: $in) { ` + apitest.UserFields + ` } }`
@@ -161,7 +161,7 @@ func TestCreateUser(t *testing.T) {
 func TestDeleteUser(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
-		s := newTestServer(t, databaseURL)
+		s := newTestServer(t, databaseURL, DefaultLimits)
 		del := `mutation($id: ID!) { deleteUser(id: $id) }`
 
 		t.Run("AdminDeletesThenUpdateIsNotFound", func(t *testing.T) {
@@ -230,7 +230,7 @@ func TestDeleteUser(t *testing.T) {
 func TestUsersPagination(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
-		s := newTestServer(t, databaseURL)
+		s := newTestServer(t, databaseURL, DefaultLimits)
 		var want []string
 		for range 23 {
 			u, _ := s.newUser(t)

@@ -1,4 +1,4 @@
-package main
+package graph
 
 import (
 	"encoding/json"
@@ -8,13 +8,14 @@ import (
 
 	"usergraph/auth"
 	"usergraph/internal/apitest"
+	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 )
 
 func TestUpdateUser(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
-		s := newTestServer(t, databaseURL)
+		s := newTestServer(t, databaseURL, DefaultLimits)
 
 		t.Run("SelfChangesUsername", func(t *testing.T) {
 			u, tok := s.newUser(t)
@@ -126,7 +127,7 @@ func TestUpdateUser(t *testing.T) {
 				var bearer string
 				switch tc.caller {
 				case "expired":
-					bearer = signClaims(t, map[string]any{"sub": u.ID, "iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-time.Minute).Unix()})
+					bearer = authtest.SignClaims(t, map[string]any{"sub": u.ID, "iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-time.Minute).Unix()})
 				case "forged":
 					// Signed with another key than the server's.
 					forged, err := auth.Sign(auth.Config{Secret: []byte(strings.Repeat("k", 32))}, auth.TokenRequest{Subject: u.ID, Roles: []string{"admin"}, TTL: time.Hour})
