@@ -1,4 +1,4 @@
-package main
+package rest_test
 
 import (
 	"encoding/json"
@@ -9,14 +9,15 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 )
 
-// FuzzPUTUser sends arbitrary bodies and content types to PUT /users/{id}, through the whole
-// handler stack onto a real SQLite database, and checks what must hold whatever arrives: the
-// answer is one of the documented statuses, never a 500; a 200 echoes exactly what was stored;
-// and nothing invalid is ever stored. `go test` replays the seed corpus in
-// testdata/fuzz/FuzzPUTUser; `go test -fuzz FuzzPUTUser -run '^$' .` explores further.
+// FuzzPUTUser sends arbitrary bodies and content types to PUT /users/{id}, through the token
+// middleware and the route onto a real SQLite database, and checks what must hold whatever
+// arrives: the answer is one of the documented statuses, never a 500; a 200 echoes exactly what
+// was stored; and nothing invalid is ever stored. `go test` replays the seed corpus in
+// testdata/fuzz/FuzzPUTUser; `go test -fuzz FuzzPUTUser -run '^$' ./rest/` explores further.
 func FuzzPUTUser(f *testing.F) {
 	for _, seed := range []struct{ contentType, body string }{
 		{"application/json", `{"username": "fuzzed", "email": "fuzzed@example.com"}`},
@@ -29,9 +30,9 @@ func FuzzPUTUser(f *testing.F) {
 	} {
 		f.Add(seed.contentType, []byte(seed.body))
 	}
-	s := newTestServer(f, dbtest.SQLiteURL(f))
-	u := s.CreateUser(f, "fuzztarget", "fuzz-target@example.com")
-	own := token(f, u.ID)
+	s := newServer(f, dbtest.SQLiteURL(f))
+	u := s.createUser(f, "fuzztarget", "fuzz-target@example.com")
+	own := authtest.Token(f, u.ID)
 	allowed := map[int]bool{200: true, 400: true, 409: true, 413: true, 415: true}
 	validUsername := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$`)
 
