@@ -248,7 +248,7 @@ func TestDockerfileBinaryServesComposeEnvironment(t *testing.T) {
 	}
 	server := exec.Command(bin)
 	server.Env, server.Dir = env, t.TempDir()
-	stdout := &syncBuffer{}
+	stdout := &apitest.SyncBuffer{}
 	server.Stdout, server.Stderr = stdout, stdout
 	if err := server.Start(); err != nil {
 		t.Fatal(err)

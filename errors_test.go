@@ -1,13 +1,10 @@
 package main
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,7 +106,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		proxy := newTCPProxy(t, u.Host)
+		proxy := dbtest.NewProxy(t, u.Host)
 		u.Host = proxy.Addr()
 		s := newTestServer(t, u.String())
 		user, tok := s.newUser(t)
@@ -177,107 +174,6 @@ func TestInternalErrorRevealsNothing(t *testing.T) {
 	})
 }
 
-// tcpProxy forwards connections to a database server until it is cut, so that a test can take the
-// database away from a running service, as a network failure would, and give it back.
-type tcpProxy struct {
-	t      *testing.T
-	target string
-	ln     net.Listener
-	addr   string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	cut   bool
-	// stalled holds back everything the server sends, as a database that hangs would.
-	stalled atomic.Bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{t: t, target: target, ln: ln, addr: ln.Addr().String()}
-	go p.serve(ln)
-	t.Cleanup(func() { p.Cut() })
-	return p
-}
-
-// Addr is the address to connect to instead of the target.
-func (p *tcpProxy) Addr() string { return p.addr }
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	for {
-		client, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		server, err := net.Dial("tcp", p.target)
-		if err != nil {
-			client.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, client, server)
-		p.mu.Unlock()
-		go func() { io.Copy(server, client); server.Close() }()
-		go func() { p.relay(client, server); client.Close() }()
-	}
-}
-
-// relay copies what the server sends to the client, holding it back while the proxy is stalled.
-func (p *tcpProxy) relay(client, server net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := server.Read(buf)
-		for p.stalled.Load() {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n > 0 {
-			if _, werr := client.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// Stall makes the database appear to hang: connections stay open, and nothing it answers
-// arrives, until Unstall.
-func (p *tcpProxy) Stall() { p.stalled.Store(true) }
-
-// Unstall lets answers through again.
-func (p *tcpProxy) Unstall() { p.stalled.Store(false) }
-
-// Cut closes every connection and refuses new ones.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut {
-		return
-	}
-	p.cut = true
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// Resume accepts connections again, on the same address.
-func (p *tcpProxy) Resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("listening again on %s: %v", p.addr, err)
-	}
-	p.ln, p.cut = ln, false
-	go p.serve(ln)
-}
-
 // A database that stops answering, without closing its connections: no request outlives
 // REQUEST_TIMEOUT. Each is answered SERVICE_UNAVAILABLE, and the service recovers when the
 // database answers again.
@@ -289,7 +185,7 @@ func TestDatabaseThatHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newTCPProxy(t, u.Host)
+	proxy := dbtest.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
 	r := startRun(t, map[string]string{"DATABASE_URL": u.String(), "JWT_SECRET": testSecret, "REQUEST_TIMEOUT": "1s"})
 	c := r.client()

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,17 +33,17 @@ type testServer struct {
 	apitest.Client
 	DB *gorm.DB
 	// log holds what the server logged, for assertions on it.
-	log *syncBuffer
+	log *apitest.SyncBuffer
 }
 
 // newTestServer serves NewServer, as run builds it, on the database at databaseURL.
 func newTestServer(t testing.TB, databaseURL string) *testServer {
 	t.Helper()
-	return newTestServerWith(t, databaseURL, testAuth, graph.DefaultLimits)
+	return newTestServerWith(t, databaseURL, testAuth)
 }
 
-// newTestServerWith is newTestServer with other token settings and GraphQL limits.
-func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, limits graph.Limits) *testServer {
+// newTestServerWith is newTestServer with other token settings.
+func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config) *testServer {
 	t.Helper()
 	db := dbtest.Open(t, databaseURL)
 	sqlDB, _ := db.DB()
@@ -56,7 +53,7 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &apitest.SyncBuffer{}
 	logger := newLogger(logs, slog.LevelInfo)
 	srv := httptest.NewServer(NewServer(deps{
 		Logger:         logger,
@@ -64,7 +61,7 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config, li
 		Verifier:       verifier,
 		DB:             sqlDB,
 		Metrics:        telemetry.NewMetrics(sqlDB),
-		GraphQL:        limits,
+		GraphQL:        graph.DefaultLimits,
 		RequestTimeout: 10 * time.Second,
 	}))
 	t.Cleanup(func() {
@@ -96,24 +93,6 @@ func (s *testServer) stored(t testing.TB, id string) *database.UserRow {
 	return &users[0]
 }
 
-// syncBuffer is a bytes.Buffer safe for a server's goroutines to write while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newUser creates a user with unique names and returns it with a token of its own.
 func (s *testServer) newUser(t testing.TB) (*apitest.User, string) {
 	t.Helper()
@@ -122,45 +101,10 @@ func (s *testServer) newUser(t testing.TB) (*apitest.User, string) {
 	return u, token(t, u.ID)
 }
 
-// signClaims signs exactly these claims with the test key, for tokens that token does not make,
-// such as expired ones.
-func signClaims(t testing.TB, claims map[string]any) string {
-	t.Helper()
-	return authtest.SignClaims(t, claims)
-}
-
-// openDB opens the database at databaseURL directly, as the service does, for a test to look at.
-func openDB(t testing.TB, databaseURL string) *gorm.DB {
-	t.Helper()
-	return dbtest.Open(t, databaseURL)
-}
-
 // newLockableSQLiteServer starts a test server on a SQLite file of its own whose connections give
-// up on a held lock after 100 ms, and returns what takes that file's write lock (lockSQLite).
+// up on a held lock after 100 ms, and returns what takes that file's write lock (dbtest.LockSQLite).
 func newLockableSQLiteServer(t testing.TB) (s *testServer, lock func() (release func())) {
 	path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
 	s = newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
-	return s, func() func() { return lockSQLite(t, path) }
-}
-
-// lockSQLite takes the write lock of the SQLite file at path from another connection, as another
-// process's write transaction would, and returns what releases it.
-func lockSQLite(t testing.TB, path string) (release func()) {
-	t.Helper()
-	locker, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := locker.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		conn.ExecContext(context.Background(), "ROLLBACK")
-		conn.Close()
-		locker.Close()
-	}
+	return s, func() func() { return dbtest.LockSQLite(t, path) }
 }

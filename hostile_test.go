@@ -9,16 +9,16 @@ import (
 	"time"
 
 	"usergraph/auth"
-	"usergraph/graph"
 	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 )
 
 // What an attacker probing an update-user endpoint tries first (OWASP API Security Top 10:
-// broken authentication, broken object level authorization, mass assignment, unrestricted
-// resource consumption), through both edges. Every case asserts the answer and that the
-// database did not change.
+// broken authentication, broken object level authorization, mass assignment, bytes that are not
+// what they seem), through both edges, which must answer alike. Every case asserts the answer and
+// that the database did not change. Each edge's own limits on what a request may cost are tested
+// beside it, in graph and rest.
 
 // unchanged fails the test if the user's stored row differs from before.
 func (s *testServer) unchanged(t testing.TB, id string, before any) {
@@ -38,7 +38,7 @@ func TestBothEdgesRefuseBadTokensAlike(t *testing.T) {
 	authCfg.Issuer, authCfg.Audience = "https://id.example.com", "usergraph"
 
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
-		s := newTestServerWith(t, databaseURL, authCfg, graph.DefaultLimits)
+		s := newTestServerWith(t, databaseURL, authCfg)
 		valid := map[string]any{"iss": authCfg.Issuer, "aud": authCfg.Audience, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 		with := func(changes map[string]any) map[string]any {
 			c := map[string]any{}

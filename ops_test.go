@@ -199,7 +199,7 @@ func TestReplicasStartTogether(t *testing.T) {
 			t.Errorf("replica %d: PUT %d %s", i, resp.Status, resp.Body)
 		}
 	}
-	db := openDB(t, url)
+	db := dbtest.Open(t, url)
 	var versions []int
 	db.Raw("SELECT version FROM schema_migrations ORDER BY version").Scan(&versions)
 	if len(versions) != 1 || versions[0] != 1 {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -29,7 +30,7 @@ type mariaDB struct {
 	datadir string
 	port    int
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *apitest.SyncBuffer
 }
 
 // startMariaDB starts a fresh MariaDB server. Where mariadbd is not installed, the test is
@@ -47,7 +48,7 @@ func startMariaDB(t *testing.T) *mariaDB {
 		}
 		t.Skip("skipped: needs mariadbd and mariadb-install-db (Debian's mariadb-server package) to run a database it can stop")
 	}
-	m := &mariaDB{t: t, bin: bin, datadir: t.TempDir(), port: freePort(t), log: &syncBuffer{}}
+	m := &mariaDB{t: t, bin: bin, datadir: t.TempDir(), port: freePort(t), log: &apitest.SyncBuffer{}}
 	args := []string{"--no-defaults", "--datadir=" + m.datadir, "--auth-root-authentication-method=normal", "--skip-test-db"}
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
@@ -278,7 +279,7 @@ func TestStartUpFailsAtOnceOnBadCredentials(t *testing.T) {
 	u, _ := url.Parse(dbtest.MySQLURL(t))
 	u.User = url.UserPassword("nobody", "wrong-password")
 	env := map[string]string{"DATABASE_URL": u.String(), "JWT_SECRET": testSecret, "DB_CONNECT_TIMEOUT": "10m", "PORT": "0"}
-	err := run(context.Background(), []string{"usergraph"}, func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+	err := run(context.Background(), []string{"usergraph"}, func(k string) string { return env[k] }, &apitest.SyncBuffer{}, &apitest.SyncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "Access denied") || strings.Contains(err.Error(), "did not answer within") {
 		t.Errorf("got %v, want an immediate access-denied error", err)
 	}

@@ -19,8 +19,8 @@ import (
 // running is the program as run starts it, for end-to-end tests.
 type running struct {
 	URL    string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *apitest.SyncBuffer
+	stderr *apitest.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -46,7 +46,7 @@ func launchRun(t *testing.T, env map[string]string) *running {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &running{stdout: &apitest.SyncBuffer{}, stderr: &apitest.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		r.done <- run(ctx, []string{"usergraph"}, func(k string) string { return own[k] }, r.stdout, r.stderr)
 	}()
@@ -179,7 +179,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr apitest.SyncBuffer
 			err := run(context.Background(), []string{"usergraph"}, func(k string) string { return tc.env[k] }, &stdout, &stderr)
 			if err == nil {
 				t.Fatal("run accepted the configuration")
@@ -200,7 +200,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	}
 	t.Run("PasswordNotRepeated", func(t *testing.T) {
 		env := map[string]string{"DATABASE_URL": "mysql://root:secret-password@localhost:3306/db?parseTime=maybe"}
-		err := run(context.Background(), []string{"usergraph"}, func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+		err := run(context.Background(), []string{"usergraph"}, func(k string) string { return env[k] }, &apitest.SyncBuffer{}, &apitest.SyncBuffer{})
 		if err == nil || !strings.HasPrefix(err.Error(), "DATABASE_URL: ") || strings.Contains(err.Error(), "secret-password") {
 			t.Errorf("got %v", err)
 		}
@@ -209,7 +209,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 
 func TestTokenCommand(t *testing.T) {
 	env := map[string]string{"JWT_SECRET": testSecret}
-	var stdout, stderr syncBuffer
+	var stdout, stderr apitest.SyncBuffer
 	err := run(context.Background(), []string{"usergraph", "token", "-sub", "42", "-roles", "admin", "-ttl", "2h"},
 		func(k string) string { return env[k] }, &stdout, &stderr)
 	if err != nil {
@@ -237,7 +237,7 @@ func TestTokenCommand(t *testing.T) {
 		{"UnknownCommand", []string{"usergraph", "serve"}, env, `unknown command "serve"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &syncBuffer{}, &syncBuffer{})
+			err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &apitest.SyncBuffer{}, &apitest.SyncBuffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -255,7 +255,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	u := c.CreateUser(t, "inflight", "inflight@example.com")
 
 	// Hold the write lock, so that the update waits inside the server.
-	release := lockSQLite(t, path)
+	release := dbtest.LockSQLite(t, path)
 	defer release()
 	result := make(chan apitest.GraphQLResponse, 1)
 	go func() { result <- c.UpdateUser(t, token(t, u.ID), u.ID, map[string]any{"username": "drained"}) }()
@@ -304,7 +304,7 @@ func TestHealthcheckCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := run(context.Background(), []string{"usergraph", "healthcheck"}, func(k string) string {
 				return map[string]string{"PORT": tc.port}[k]
-			}, &syncBuffer{}, &syncBuffer{})
+			}, &apitest.SyncBuffer{}, &apitest.SyncBuffer{})
 			if (err == nil) != tc.ok {
 				t.Errorf("healthcheck on port %s: %v, want success %v", tc.port, err, tc.ok)
 			}

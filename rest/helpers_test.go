@@ -1,16 +1,11 @@
 package rest_test
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +39,7 @@ func newServer(t testing.TB, databaseURL string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &apitest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 
 	api := func(h http.Handler) http.Handler { return verifier.Middleware(h, 10*time.Second) }
@@ -116,126 +111,4 @@ func (s *server) unchanged(t testing.TB, id string, before database.UserRow) {
 	if after := s.stored(t, id); after == nil || *after != before {
 		t.Errorf("the stored user changed:\n got %+v\nwant %+v", after, before)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a server's goroutines may write while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lockSQLite takes the write lock of the SQLite file at path from a connection of its own, as
-// another process's write transaction would, and returns what releases it.
-func lockSQLite(t testing.TB, path string) (release func()) {
-	t.Helper()
-	locker, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := locker.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		conn.ExecContext(context.Background(), "ROLLBACK")
-		conn.Close()
-		locker.Close()
-	}
-}
-
-// tcpProxy forwards connections to a database server until it is cut, so that a test can take the
-// database away from a running server, as a network failure would, and give it back.
-type tcpProxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener // nil while cut
-	conns []net.Conn
-}
-
-// newTCPProxy starts a proxy to target on a loopback port of its own.
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{t: t, target: target, addr: ln.Addr().String(), ln: ln}
-	go p.serve(ln)
-	t.Cleanup(p.Cut)
-	return p
-}
-
-// Addr is the address to connect to instead of the target.
-func (p *tcpProxy) Addr() string { return p.addr }
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	for {
-		client, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		server, err := net.Dial("tcp", p.target)
-		if err != nil {
-			client.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.ln != ln {
-			// Cut while this connection was being made: it must not outlive the cut.
-			p.mu.Unlock()
-			client.Close()
-			server.Close()
-			return
-		}
-		p.conns = append(p.conns, client, server)
-		p.mu.Unlock()
-		go func() { io.Copy(server, client); server.Close() }()
-		go func() { io.Copy(client, server); client.Close() }()
-	}
-}
-
-// Cut closes every connection and refuses new ones.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln == nil {
-		return
-	}
-	p.ln.Close()
-	p.ln = nil
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// Resume accepts connections again, on the same address, which the server's connection pool
-// still dials.
-func (p *tcpProxy) Resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("listening again on %s: %v", p.addr, err)
-	}
-	p.ln = ln
-	go p.serve(ln)
 }

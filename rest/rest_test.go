@@ -360,7 +360,7 @@ func TestRESTServerErrors(t *testing.T) {
 		// service's default wait.
 		s := newServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
 		u, own := s.newUser(t)
-		release := lockSQLite(t, path)
+		release := dbtest.LockSQLite(t, path)
 		r := s.Put(t, own, u.ID, `{"username": "locked-out"}`)
 		release()
 		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.Problem(t).Code != "SERVICE_UNAVAILABLE" {
@@ -373,7 +373,7 @@ func TestRESTServerErrors(t *testing.T) {
 	if dbtest.MySQLConfigured(t) {
 		t.Run("UnavailableMySQLCut", func(t *testing.T) {
 			u, _ := url.Parse(dbtest.MySQLURL(t))
-			proxy := newTCPProxy(t, u.Host)
+			proxy := dbtest.NewProxy(t, u.Host)
 			u.Host = proxy.Addr()
 			s := newServer(t, u.String())
 			user, own := s.newUser(t)

@@ -2,7 +2,6 @@ package telemetry_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -16,9 +15,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/telemetry"
 )
@@ -33,30 +32,12 @@ func (idleConnector) Connect(context.Context) (driver.Conn, error) {
 
 func (idleConnector) Driver() driver.Driver { return nil }
 
-// syncBuffer is a bytes.Buffer that a handler's goroutine may write while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // service is telemetry's Middleware around a ServeMux, as the service's NewServer builds it, in
 // front of handlers that do to the RequestInfo and the logger what the graph and rest handlers do.
 type service struct {
 	handler http.Handler
 	metrics *telemetry.Metrics
-	log     *syncBuffer
+	log     *apitest.SyncBuffer
 }
 
 // maxOpenConns is the pool size the metrics must report.
@@ -67,7 +48,7 @@ func newService(t *testing.T, level slog.Level) *service {
 	db := sql.OpenDB(idleConnector{})
 	db.SetMaxOpenConns(maxOpenConns)
 	t.Cleanup(func() { db.Close() })
-	logs := &syncBuffer{}
+	logs := &apitest.SyncBuffer{}
 	logger := slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})})
 	metrics := telemetry.NewMetrics(db)
 

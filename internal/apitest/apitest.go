@@ -300,3 +300,24 @@ func Uniq(prefix string) string {
 	uniqCounter.n++
 	return fmt.Sprintf("%s%d", prefix, uniqCounter.n)
 }
+
+// SyncBuffer is a bytes.Buffer that a server's goroutines may write while a test reads it: where
+// a test keeps what a server logs.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
