@@ -182,9 +182,11 @@ func NewServer(d deps) http.Handler {
 	return telemetry.Middleware(d.Logger, d.Metrics)(mux)
 }
 
-// addRoutes is every route the service has.
+// addRoutes is every route the service has. The API's routes get a deadline and the caller.
 func addRoutes(mux *http.ServeMux, d deps) {
-	api := func(h http.Handler) http.Handler { return d.Verifier.Middleware(h, d.RequestTimeout) }
+	api := func(h http.Handler) http.Handler {
+		return withDeadline(d.RequestTimeout, d.Verifier.Middleware(h))
+	}
 	gql := api(graph.NewHandler(d.Users, d.Logger, d.GraphQL))
 	mux.Handle("GET /{$}", playgroundHandler(d.DevToken))
 	mux.Handle("/graphql", gql)
@@ -196,6 +198,16 @@ func addRoutes(mux *http.ServeMux, d deps) {
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(d.DB))
 	mux.Handle("GET /metrics", d.Metrics.Handler())
+}
+
+// withDeadline gives each request a deadline, timeout from now, after which the database calls it
+// makes give up: no request waits on a database that has stopped answering for longer than that.
+func withDeadline(timeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // pinger is what readiness needs of the database.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -309,5 +310,26 @@ func TestHealthcheckCommand(t *testing.T) {
 				t.Errorf("healthcheck on port %s: %v, want success %v", tc.port, err, tc.ok)
 			}
 		})
+	}
+}
+
+// Every API request carries REQUEST_TIMEOUT as its deadline, which the database calls it makes
+// obey; a request without one could wait on a hung database for ever.
+func TestAPIRequestsHaveADeadline(t *testing.T) {
+	const timeout = time.Minute
+	var got time.Time
+	var ok bool
+	srv := httptest.NewServer(withDeadline(timeout, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok = r.Context().Deadline()
+	})))
+	defer srv.Close()
+	start := time.Now()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !ok || got.Before(start.Add(timeout)) || got.After(time.Now().Add(timeout)) {
+		t.Errorf("deadline %v (set: %v), want %s after the request", got, ok, timeout)
 	}
 }

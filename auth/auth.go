@@ -259,28 +259,28 @@ func hasRole(roles any, role string) bool {
 
 // Middleware authenticates each request that carries an Authorization header and records the
 // outcome in its context: the caller (models.ContextWithCaller), or why its token was rejected
-// (models.ContextWithAuthError). A request without the header goes on as anonymous, and the
-// operations decide what an anonymous caller may do. The request also gets a deadline, timeout
-// from now, after which the database calls it makes give up: done here, with the one new context
-// a request needs anyway.
-func (v *Verifier) Middleware(next http.Handler, timeout time.Duration) http.Handler {
+// (models.ContextWithAuthError). A request without the header goes on as anonymous, as it came,
+// and the operations decide what an anonymous caller may do.
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		if values := r.Header.Values("Authorization"); len(values) > 0 {
-			scheme, token, _ := strings.Cut(values[0], " ")
-			switch {
-			case len(values) > 1:
-				ctx = models.ContextWithAuthError(ctx, "send one Authorization header, not several")
-			case !strings.EqualFold(scheme, "Bearer"):
-				ctx = models.ContextWithAuthError(ctx, `the Authorization header must be "Bearer <token>"`)
-			default:
-				caller, err := v.Verify(ctx, strings.TrimLeft(token, " "))
-				if err != nil {
-					ctx = models.ContextWithAuthError(ctx, err.Error())
-				} else {
-					ctx = models.ContextWithCaller(ctx, caller)
-				}
+		values := r.Header.Values("Authorization")
+		if len(values) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		scheme, token, _ := strings.Cut(values[0], " ")
+		switch {
+		case len(values) > 1:
+			ctx = models.ContextWithAuthError(ctx, "send one Authorization header, not several")
+		case !strings.EqualFold(scheme, "Bearer"):
+			ctx = models.ContextWithAuthError(ctx, `the Authorization header must be "Bearer <token>"`)
+		default:
+			caller, err := v.Verify(ctx, strings.TrimLeft(token, " "))
+			if err != nil {
+				ctx = models.ContextWithAuthError(ctx, err.Error())
+			} else {
+				ctx = models.ContextWithCaller(ctx, caller)
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))

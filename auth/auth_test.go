@@ -197,7 +197,7 @@ func TestMiddleware(t *testing.T) {
 			got.caller = models.CallerFrom(r.Context())
 			_, err := models.Authenticate(r.Context())
 			got.code, got.msg = models.ErrorCode(err), models.ErrorMessage(err)
-		}), time.Minute)
+		}))
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		for _, v := range headers {
 			req.Header.Add("Authorization", v)

@@ -36,7 +36,7 @@ func serveMiddleware(t *testing.T, v *Verifier) *httptest.Server {
 			a.Refusal = models.ErrorMessage(err)
 		}
 		json.NewEncoder(w).Encode(a)
-	}), time.Minute)
+	}))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv

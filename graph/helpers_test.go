@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -66,7 +65,7 @@ func newTestServer(t testing.TB, databaseURL string, limits Limits) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(verifier.Middleware(newTestHandler(db, limits), 10*time.Second))
+	srv := httptest.NewServer(verifier.Middleware(newTestHandler(db, limits)))
 	t.Cleanup(srv.Close)
 	return &testServer{Client: apitest.Client{URL: srv.URL, AdminToken: authtest.Token(t, "admin", auth.AdminRole)}, DB: db}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -42,7 +41,7 @@ func newServer(t testing.TB, databaseURL string) *server {
 	logs := &apitest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 
-	api := func(h http.Handler) http.Handler { return verifier.Middleware(h, 10*time.Second) }
+	api := func(h http.Handler) http.Handler { return verifier.Middleware(h) }
 	mux := http.NewServeMux()
 	mux.Handle("GET /users/{id}", api(rest.GetUser(users, logger)))
 	mux.Handle("PUT /users/{id}", api(rest.UpdateUser(users, logger)))
