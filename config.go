@@ -166,10 +166,3 @@ func validRolesClaim(name string) bool {
 	}
 	return !slices.Contains(strings.Split(name, "."), "")
 }
-
-func valueOr(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,7 +87,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 // chromium is the browser the browser test drives: Debian's chromium package unless CHROMIUM names
 // another.
 func chromium() string {
-	return valueOr(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
+	return cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
 }
 
 // requireBrowser skips the test when Chromium, Node.js or the script's packages are missing, saying

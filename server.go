@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -246,7 +247,7 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 // runHealthcheck is the healthcheck command, for container health checks in images that have
 // no curl: it asks the server on PORT whether it is ready, and fails unless it is.
 func runHealthcheck(getenv func(string) string) error {
-	port := valueOr(getenv("PORT"), "8080")
+	port := cmp.Or(getenv("PORT"), "8080")
 	client := &http.Client{Timeout: 3 * time.Second}
 	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package dbtest gives tests real, empty databases: a SQLite file in a temporary directory always,
 // and a fresh database on the MySQL server that TEST_MYSQL_DSN names when it is set. Open opens
-// one as the service opens its own.
+// one as the service opens its own. It also makes a database fail as real ones do: a SQLite file
+// whose write lock another connection holds, and a proxy that cuts or stalls a server's
+// connections.
 package dbtest
 
 import (
