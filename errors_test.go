@@ -90,7 +90,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 		if r.Code() != "SERVICE_UNAVAILABLE" {
 			t.Fatalf("got %q, want SERVICE_UNAVAILABLE: %+v", r.Code(), r.Errors)
 		}
-		if got := s.stored(t, u.ID).Username; got != u.Username {
+		if got := dbtest.Stored(t, s.DB, u.ID).Username; got != u.Username {
 			t.Errorf("username changed to %q", got)
 		}
 		if r := s.UpdateUser(t, tok, u.ID, map[string]any{"username": apitest.Uniq("unlocked")}); r.Code() != "" {

@@ -79,20 +79,6 @@ func token(t testing.TB, sub string, roles ...string) string {
 	return authtest.Token(t, sub, roles...)
 }
 
-// stored reads a user straight from the database, bypassing the API, or returns nil if there is
-// none with that ID.
-func (s *testServer) stored(t testing.TB, id string) *database.UserRow {
-	t.Helper()
-	var users []database.UserRow
-	if err := s.DB.Where("id = ?", id).Find(&users).Error; err != nil {
-		t.Fatal(err)
-	}
-	if len(users) == 0 {
-		return nil
-	}
-	return &users[0]
-}
-
 // newUser creates a user with unique names and returns it with a token of its own.
 func (s *testServer) newUser(t testing.TB) (*apitest.User, string) {
 	t.Helper()

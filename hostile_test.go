@@ -20,14 +20,6 @@ import (
 // that the database did not change. Each edge's own limits on what a request may cost are tested
 // beside it, in graph and rest.
 
-// unchanged fails the test if the user's stored row differs from before.
-func (s *testServer) unchanged(t testing.TB, id string, before any) {
-	t.Helper()
-	if after := s.stored(t, id); fmt.Sprint(*after) != fmt.Sprint(before) {
-		t.Errorf("the stored user changed:\n got %+v\nwant %+v", *after, before)
-	}
-}
-
 // A token the verifier refuses is refused alike by both edges, GraphQL with UNAUTHENTICATED and
 // REST with 401 and a Bearer challenge, and the request changes nothing. Which tokens are refused,
 // and why, is auth's to pin; these headers stand for the stages a refusal comes from: the scheme,
@@ -68,7 +60,7 @@ func TestBothEdgesRefuseBadTokensAlike(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 
 				body := mustJSON(map[string]any{"query": apitest.UpdateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{"username": "hijacked"}}})
 				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
@@ -83,7 +75,7 @@ func TestBothEdgesRefuseBadTokensAlike(t *testing.T) {
 				if r.Status != 401 || r.Problem(t).Code != "UNAUTHENTICATED" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("REST: got %d %s %q, want 401 UNAUTHENTICATED with a Bearer challenge", r.Status, r.Body, r.Header.Get("WWW-Authenticate"))
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})
@@ -97,7 +89,7 @@ func TestObjectLevelAuthorization(t *testing.T) {
 		s := newTestServer(t, databaseURL)
 		victim, _ := s.newUser(t)
 		_, attacker := s.newUser(t)
-		before := *s.stored(t, victim.ID)
+		before := *dbtest.Stored(t, s.DB, victim.ID)
 		graphqlCases := []struct{ name, query string }{
 			{"GraphQLUpdate", apitest.UpdateMutation},
 			{"GraphQLRead", `query($id: ID!) { user(id: $id) { id email } }`},
@@ -122,7 +114,7 @@ func TestObjectLevelAuthorization(t *testing.T) {
 						t.Errorf("data.%s leaks the victim's email: %s", name, data)
 					}
 				}
-				s.unchanged(t, victim.ID, before)
+				dbtest.Unchanged(t, s.DB, victim.ID, before)
 			})
 		}
 		for _, method := range []string{http.MethodPut, http.MethodGet} {
@@ -132,7 +124,7 @@ func TestObjectLevelAuthorization(t *testing.T) {
 				if r.Status != 401 || r.Problem(t).Code != "FORBIDDEN" || strings.Contains(string(r.Body), victim.Email) {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
-				s.unchanged(t, victim.ID, before)
+				dbtest.Unchanged(t, s.DB, victim.ID, before)
 			})
 		}
 	})
@@ -146,16 +138,16 @@ func TestMassAssignment(t *testing.T) {
 		for _, field := range []string{"id", "version", "role", "roles", "admin", "createdAt", "created_at", "updatedAt", "username_key", "email_key"} {
 			t.Run("REST_"+field, func(t *testing.T) {
 				u, own := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				r := s.Put(t, own, u.ID, fmt.Sprintf(`{"username": %q, %q: %s}`, apitest.Uniq("mass"), field, `"99"`))
 				if p := r.Problem(t); r.Status != 400 || p.Code != "BAD_USER_INPUT" || !strings.Contains(strings.Join(p.Fields(), ","), field) {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 			t.Run("GraphQL_"+field, func(t *testing.T) {
 				u, own := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				// In the document itself, and smuggled in through a variable.
 				literal := fmt.Sprintf(`mutation { updateUser(id: %q, input: {username: %q, %s: "99"}) { id } }`, u.ID, apitest.Uniq("mass"), strings.ReplaceAll(field, "_", ""))
 				if r := s.GraphQL(t, own, literal, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
@@ -164,7 +156,7 @@ func TestMassAssignment(t *testing.T) {
 				if r := s.UpdateUser(t, own, u.ID, map[string]any{"username": apitest.Uniq("mass"), field: "99"}); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 					t.Errorf("in a variable: %q", r.Code())
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})
@@ -187,12 +179,12 @@ func TestEncoding(t *testing.T) {
 		for name, body := range restBodies {
 			t.Run("REST"+name, func(t *testing.T) {
 				u, own := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				r := s.Put(t, own, u.ID, body)
 				if r.Status != 400 || r.Problem(t).Code != "BAD_USER_INPUT" {
 					t.Errorf("got %d %s", r.Status, r.Body)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 		for name, mangle := range map[string]func(id string) string{
@@ -208,11 +200,11 @@ func TestEncoding(t *testing.T) {
 		} {
 			t.Run("GraphQL"+name, func(t *testing.T) {
 				u, own := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				if r := s.PostGraphQL(t, own, []byte(mangle(u.ID))); r.Code() != "BAD_USER_INPUT" {
 					t.Errorf("got %d %q: %+v", r.Status, r.Code(), r.Errors)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})

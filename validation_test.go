@@ -23,14 +23,14 @@ func TestInvalidUTF8NeverReachesValidation(t *testing.T) {
 		for _, field := range []string{"username", "email"} {
 			t.Run("InvalidUTF8In"+field, func(t *testing.T) {
 				u, tok := s.newUser(t)
-				before := s.stored(t, u.ID)
+				before := dbtest.Stored(t, s.DB, u.ID)
 				body, _ := json.Marshal(map[string]any{"query": apitest.UpdateMutation, "variables": map[string]any{"id": u.ID, "in": map[string]any{field: "MARKER"}}})
 				body = bytes.Replace(body, []byte("MARKER"), []byte("ab\xffcd@example.com"), 1)
 				r := s.PostGraphQL(t, tok, body)
 				if r.Status != 400 || r.Code() != "BAD_USER_INPUT" {
 					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT; errors: %+v", r.Status, r.Code(), r.Errors)
 				}
-				if after := s.stored(t, u.ID); *after != *before {
+				if after := dbtest.Stored(t, s.DB, u.ID); *after != *before {
 					t.Errorf("stored user changed: %+v", after)
 				}
 			})
@@ -61,7 +61,7 @@ func TestEmailInvisibleCharacters(t *testing.T) {
 			email := "vic" + string(c.r) + "tim@example.com"
 			t.Run("PUT"+c.name, func(t *testing.T) {
 				u, tok := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				body, _ := json.Marshal(map[string]string{"email": email})
 				r := s.Put(t, tok, u.ID, string(body))
 				p := r.Problem(t)
@@ -71,11 +71,11 @@ func TestEmailInvisibleCharacters(t *testing.T) {
 				if got := p.Errors[0].Message; got != want {
 					t.Errorf("message %q, want %q", got, want)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 			t.Run("GraphQL"+c.name, func(t *testing.T) {
 				u, tok := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				r := s.UpdateUser(t, tok, u.ID, map[string]any{"email": email})
 				if r.Code() != "BAD_USER_INPUT" || r.Field() != "email" {
 					t.Fatalf("got code %q field %q, want BAD_USER_INPUT email; errors: %+v", r.Code(), r.Field(), r.Errors)
@@ -83,7 +83,7 @@ func TestEmailInvisibleCharacters(t *testing.T) {
 				if got := r.Errors[0].Message; !strings.Contains(got, want) {
 					t.Errorf("message %q, want it to say %q", got, want)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})
@@ -138,24 +138,24 @@ func TestEmailEquivalentsConflict(t *testing.T) {
 			t.Run("PUT"+tc.name, func(t *testing.T) {
 				sent := prepare(t, tc.existing, tc.sent)
 				u, tok := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				body, _ := json.Marshal(map[string]string{"email": sent})
 				r := s.Put(t, tok, u.ID, string(body))
 				p := r.Problem(t)
 				if r.Status != http.StatusConflict || p.Code != "CONFLICT" || !slices.Equal(p.Fields(), []string{"email"}) {
 					t.Fatalf("got %d %s %v, want 409 CONFLICT [email]: %s", r.Status, p.Code, p.Fields(), r.Body)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 			t.Run("GraphQLUpdate"+tc.name, func(t *testing.T) {
 				sent := prepare(t, tc.existing, tc.sent)
 				u, tok := s.newUser(t)
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				r := s.UpdateUser(t, tok, u.ID, map[string]any{"email": sent})
 				if r.Code() != "CONFLICT" || r.Field() != "email" {
 					t.Fatalf("got code %q field %q, want CONFLICT email; errors: %+v", r.Code(), r.Field(), r.Errors)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})

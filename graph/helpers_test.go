@@ -70,33 +70,6 @@ func newTestServer(t testing.TB, databaseURL string, limits Limits) *testServer 
 	return &testServer{Client: apitest.Client{URL: srv.URL, AdminToken: authtest.Token(t, "admin", auth.AdminRole)}, DB: db}
 }
 
-// stored reads a user straight from the database, bypassing the API, or returns nil if there is
-// none with that ID.
-func (s *testServer) stored(t testing.TB, id string) *database.UserRow {
-	t.Helper()
-	var users []database.UserRow
-	if err := s.DB.Where("id = ?", id).Find(&users).Error; err != nil {
-		t.Fatal(err)
-	}
-	if len(users) == 0 {
-		return nil
-	}
-	return &users[0]
-}
-
-// unchanged fails the test if the user's stored row differs from before.
-func (s *testServer) unchanged(t testing.TB, id string, before database.UserRow) {
-	t.Helper()
-	after := s.stored(t, id)
-	if after == nil {
-		t.Errorf("the stored user is gone, want it unchanged: %+v", before)
-		return
-	}
-	if *after != before {
-		t.Errorf("the stored user changed:\n got %+v\nwant %+v", *after, before)
-	}
-}
-
 // newUser creates a user with unique names and returns it with a token of its own.
 func (s *testServer) newUser(t testing.TB) (*apitest.User, string) {
 	t.Helper()

@@ -190,7 +190,7 @@ func TestResourceLimits(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				var body io.Reader = strings.NewReader(tc.body)
 				if tc.chunked {
 					body = io.MultiReader(body) // unknown length: sent chunked
@@ -223,7 +223,7 @@ func TestResourceLimits(t *testing.T) {
 				if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 64<<20 {
 					t.Errorf("%d MiB allocated to refuse it", alloc>>20)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})

@@ -112,7 +112,7 @@ func TestCreateUser(t *testing.T) {
 			if _, err := strconv.ParseInt(u.ID, 10, 64); err != nil {
 				t.Errorf("id %q is not a decimal integer", u.ID)
 			}
-			if stored := s.stored(t, u.ID); stored == nil || stored.Username != "Newcomer" || stored.EmailKey != "new@example.com" {
+			if stored := dbtest.Stored(t, s.DB, u.ID); stored == nil || stored.Username != "Newcomer" || stored.EmailKey != "new@example.com" {
 				t.Errorf("stored %+v", stored)
 			}
 		})
@@ -170,7 +170,7 @@ func TestDeleteUser(t *testing.T) {
 			if r.Code() != "" || string(r.Data["deleteUser"]) != strconv.Quote(u.ID) {
 				t.Fatalf("got %s %+v", r.Data["deleteUser"], r.Errors)
 			}
-			if s.stored(t, u.ID) != nil {
+			if dbtest.Stored(t, s.DB, u.ID) != nil {
 				t.Error("the user is still stored")
 			}
 			for _, bearer := range []string{tok, s.AdminToken} {
@@ -208,7 +208,7 @@ func TestDeleteUser(t *testing.T) {
 				if r := s.GraphQL(t, tok, del, map[string]any{"id": u.ID}); r.Code() != tc.wantCode {
 					t.Errorf("got %q, want %q", r.Code(), tc.wantCode)
 				}
-				if s.stored(t, u.ID) == nil {
+				if dbtest.Stored(t, s.DB, u.ID) == nil {
 					t.Error("the user was deleted")
 				}
 			})

@@ -61,7 +61,7 @@ func TestGraphQLRequestErrors(t *testing.T) {
 			}
 		})
 	}
-	if got := s.stored(t, u.ID).Username; got != u.Username {
+	if got := dbtest.Stored(t, s.DB, u.ID).Username; got != u.Username {
 		t.Errorf("a rejected request changed the username to %q", got)
 	}
 
@@ -99,7 +99,7 @@ func TestGraphQLRequestErrors(t *testing.T) {
 		if resp.StatusCode < 400 {
 			t.Errorf("status %d, want a refusal", resp.StatusCode)
 		}
-		if got := s.stored(t, u.ID).Username; got == username {
+		if got := dbtest.Stored(t, s.DB, u.ID).Username; got == username {
 			t.Errorf("the refused mutation changed the username to %q", got)
 		}
 	}
@@ -151,7 +151,7 @@ func TestGraphQLDuplicateKeys(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.DB, u.ID)
 				r := s.PostGraphQL(t, tok, []byte(tc.body))
 				if r.Status != http.StatusBadRequest || r.Code() != "BAD_USER_INPUT" {
 					t.Fatalf("got %d %q, want 400 BAD_USER_INPUT: %+v", r.Status, r.Code(), r.Errors)
@@ -159,7 +159,7 @@ func TestGraphQLDuplicateKeys(t *testing.T) {
 				if got := r.Errors[0].Message; got != tc.wantMessage {
 					t.Errorf("got message %q, want %q", got, tc.wantMessage)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.DB, u.ID, before)
 			})
 		}
 	})

@@ -34,7 +34,7 @@ func TestUpdateUser(t *testing.T) {
 			if !got.UpdatedAt.After(u.UpdatedAt) || !got.CreatedAt.Equal(u.CreatedAt) {
 				t.Errorf("times: created %v→%v, updated %v→%v", u.CreatedAt, got.CreatedAt, u.UpdatedAt, got.UpdatedAt)
 			}
-			if stored := s.stored(t, u.ID); stored.Username != newName || stored.UsernameKey != strings.ToLower(newName) {
+			if stored := dbtest.Stored(t, s.DB, u.ID); stored.Username != newName || stored.UsernameKey != strings.ToLower(newName) {
 				t.Errorf("stored %q (key %q), want %q", stored.Username, stored.UsernameKey, newName)
 			}
 		})
@@ -46,7 +46,7 @@ func TestUpdateUser(t *testing.T) {
 			if got.Email != email || got.Username != u.Username {
 				t.Errorf("got %+v, want email %q and username %q", got, email, u.Username)
 			}
-			if stored := s.stored(t, u.ID); stored.Email != email || stored.EmailKey != strings.ToLower(email) {
+			if stored := dbtest.Stored(t, s.DB, u.ID); stored.Email != email || stored.EmailKey != strings.ToLower(email) {
 				t.Errorf("stored %q (key %q)", stored.Email, stored.EmailKey)
 			}
 		})
@@ -123,7 +123,7 @@ func TestUpdateUser(t *testing.T) {
 		for _, tc := range errorCases {
 			t.Run(tc.name, func(t *testing.T) {
 				u, own := s.newUser(t)
-				before := s.stored(t, u.ID)
+				before := dbtest.Stored(t, s.DB, u.ID)
 				var bearer string
 				switch tc.caller {
 				case "expired":
@@ -150,7 +150,7 @@ func TestUpdateUser(t *testing.T) {
 				if got := string(r.Data["updateUser"]); got != "" && got != "null" {
 					t.Errorf("data.updateUser = %s, want null", got)
 				}
-				if after := s.stored(t, u.ID); *after != *before {
+				if after := dbtest.Stored(t, s.DB, u.ID); *after != *before {
 					t.Errorf("stored user changed:\n got %+v\nwant %+v", after, before)
 				}
 			})

@@ -51,7 +51,7 @@ func FuzzPUTUser(f *testing.F) {
 		if !allowed[resp.StatusCode] {
 			t.Fatalf("status %d for %q %q: %v", resp.StatusCode, contentType, body, answer)
 		}
-		stored := s.stored(t, u.ID)
+		stored := dbtest.Stored(t, s.db, u.ID)
 		if !validUsername.MatchString(stored.Username) {
 			t.Fatalf("stored an invalid username %q", stored.Username)
 		}

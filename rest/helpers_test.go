@@ -88,26 +88,3 @@ func (s *server) newUser(t testing.TB) (*apitest.User, string) {
 	u := s.createUser(t, name, strings.ToLower(name)+"@example.com")
 	return u, authtest.Token(t, u.ID)
 }
-
-// stored reads a user straight from the database, so that a test sees what was written rather
-// than what the routes answered; it returns nil if there is no user with that ID.
-func (s *server) stored(t testing.TB, id string) *database.UserRow {
-	t.Helper()
-	var rows []database.UserRow
-	if err := s.db.Where("id = ?", id).Find(&rows).Error; err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	return &rows[0]
-}
-
-// unchanged fails the test if the user's stored row differs from before: a refused request must
-// leave no trace.
-func (s *server) unchanged(t testing.TB, id string, before database.UserRow) {
-	t.Helper()
-	if after := s.stored(t, id); after == nil || *after != before {
-		t.Errorf("the stored user changed:\n got %+v\nwant %+v", after, before)
-	}
-}

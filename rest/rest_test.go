@@ -40,7 +40,7 @@ func TestRESTSeedExample(t *testing.T) {
 		if got := r.Header.Get("Content-Type"); got != "application/json" {
 			t.Errorf("Content-Type: got %q, want %q", got, "application/json")
 		}
-		if got := s.stored(t, "12345"); got.Username != "updatedUser" || got.Email != "updated-user@example.com" {
+		if got := dbtest.Stored(t, s.db, "12345"); got.Username != "updatedUser" || got.Email != "updated-user@example.com" {
 			t.Errorf("stored %+v, want updatedUser, updated-user@example.com", got)
 		}
 	})
@@ -124,7 +124,7 @@ func TestRESTUpdateUser(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				u, own := s.newUser(t)
-				before := s.stored(t, u.ID)
+				before := dbtest.Stored(t, s.db, u.ID)
 				h := http.Header{}
 				switch tc.req.caller {
 				case "invalid":
@@ -165,7 +165,7 @@ func TestRESTUpdateUser(t *testing.T) {
 					}
 				}
 				if tc.wantStatus == http.StatusOK {
-					after := s.stored(t, u.ID)
+					after := dbtest.Stored(t, s.db, u.ID)
 					var got map[string]string
 					if err := json.Unmarshal(r.Body, &got); err != nil {
 						t.Fatal(err)
@@ -189,7 +189,7 @@ func TestRESTUpdateUser(t *testing.T) {
 				if !slices.Equal(p.Fields(), tc.wantFields) {
 					t.Errorf("fields %v, want %v", p.Fields(), tc.wantFields)
 				}
-				s.unchanged(t, u.ID, *before)
+				dbtest.Unchanged(t, s.db, u.ID, *before)
 			})
 		}
 	})
@@ -232,7 +232,7 @@ func TestRESTDuplicateKeys(t *testing.T) {
 				case "other":
 					_, bearer = s.newUser(t)
 				}
-				before := *s.stored(t, u.ID)
+				before := *dbtest.Stored(t, s.db, u.ID)
 				r := s.Put(t, bearer, u.ID, tc.body)
 				p := r.Problem(t)
 				if r.Status != tc.wantStatus || p.Code != tc.wantCode {
@@ -241,7 +241,7 @@ func TestRESTDuplicateKeys(t *testing.T) {
 				if tc.wantDetail != "" && p.Detail != tc.wantDetail {
 					t.Errorf("got detail %q, want %q", p.Detail, tc.wantDetail)
 				}
-				s.unchanged(t, u.ID, before)
+				dbtest.Unchanged(t, s.db, u.ID, before)
 			})
 		}
 	})
@@ -304,7 +304,7 @@ func TestRESTGetUserAndOtherMethods(t *testing.T) {
 				if r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, PUT" || r.Problem(t).Code != "METHOD_NOT_ALLOWED" {
 					t.Errorf("got %d Allow %q %s, want 405 Allow %q METHOD_NOT_ALLOWED", r.Status, r.Header.Get("Allow"), r.Body, "GET, HEAD, PUT")
 				}
-				if got := s.stored(t, u.ID); got == nil || got.Username == "nope-nope" {
+				if got := dbtest.Stored(t, s.db, u.ID); got == nil || got.Username == "nope-nope" {
 					t.Error("the user changed")
 				}
 			})
@@ -366,7 +366,7 @@ func TestRESTServerErrors(t *testing.T) {
 		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.Problem(t).Code != "SERVICE_UNAVAILABLE" {
 			t.Errorf("got %d Retry-After %q %s, want 503 with Retry-After, SERVICE_UNAVAILABLE", r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
-		if got := s.stored(t, u.ID).Username; got != u.Username {
+		if got := dbtest.Stored(t, s.db, u.ID).Username; got != u.Username {
 			t.Errorf("username: got %q, want %q unchanged", got, u.Username)
 		}
 	})

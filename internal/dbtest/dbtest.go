@@ -163,3 +163,26 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Stored reads the user with this ID straight from db, so that a test sees what was written
+// rather than what an edge answered; it returns nil if there is no such user.
+func Stored(t testing.TB, db *gorm.DB, id string) *database.UserRow {
+	t.Helper()
+	var rows []database.UserRow
+	if err := db.Where("id = ?", id).Find(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return &rows[0]
+}
+
+// Unchanged fails the test unless the user with this ID is stored in db exactly as before: a
+// refused request must leave no trace.
+func Unchanged(t testing.TB, db *gorm.DB, id string, before database.UserRow) {
+	t.Helper()
+	if after := Stored(t, db, id); after == nil || *after != before {
+		t.Errorf("the stored user changed:\n got %+v\nwant %+v", after, before)
+	}
+}
