@@ -1,7 +1,7 @@
 // Package apitest is a test client of the service's HTTP API, shared by the tests of every package
 // that serves part of it: GraphQL requests and responses as a client reads them, and REST requests
-// whose every response is checked against the OpenAPI document, so that the document cannot drift
-// from the code.
+// whose every response is checked against the OpenAPI document that the server itself serves at
+// /openapi.yaml, so that the document cannot drift from the code.
 package apitest
 
 import (
@@ -21,8 +21,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-
-	"usergraph/rest"
 )
 
 // Client sends requests to the API served at URL.
@@ -199,7 +197,8 @@ func (p Problem) Fields() []string {
 	return out
 }
 
-// REST sends a request to the REST routes and checks the response against the OpenAPI document.
+// REST sends a request to the REST routes and checks the response against the OpenAPI document
+// the server serves.
 func (c *Client) REST(t testing.TB, method, path string, header http.Header, body string) RESTResponse {
 	t.Helper()
 	req, err := http.NewRequest(method, c.URL+path, strings.NewReader(body))
@@ -220,7 +219,7 @@ func (c *Client) REST(t testing.TB, method, path string, header http.Header, bod
 	if err != nil {
 		t.Fatal(err)
 	}
-	CheckOpenAPI(t, req, resp, raw)
+	c.CheckOpenAPI(t, req, resp, raw)
 	return RESTResponse{Status: resp.StatusCode, Header: resp.Header, Body: raw}
 }
 
@@ -238,38 +237,52 @@ func (c *Client) Put(t testing.TB, bearer, id, body string, extra ...string) RES
 	return c.REST(t, http.MethodPut, "/users/"+id, h, body)
 }
 
-var openAPI struct {
-	once   sync.Once
-	router routers.Router
-	err    error
+// openAPIRouters holds the routers of the OpenAPI documents seen, by their text: each test server
+// serves the same document, which is loaded and validated once.
+var openAPIRouters sync.Map // string → routers.Router
+
+// openAPIRouter returns the router of the OpenAPI document the server serves.
+func (c *Client) openAPIRouter(t testing.TB) routers.Router {
+	t.Helper()
+	resp, err := http.Get(c.URL + "/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /openapi.yaml: %d %v", resp.StatusCode, err)
+	}
+	if r, ok := openAPIRouters.Load(string(raw)); ok {
+		return r.(routers.Router)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	openAPIRouters.Store(string(raw), router)
+	return router
 }
 
 // CheckOpenAPI fails the test if the response to req does not match the OpenAPI document.
-func CheckOpenAPI(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
+func (c *Client) CheckOpenAPI(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
 	t.Helper()
-	openAPI.once.Do(func() {
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromData(rest.OpenAPIDocument())
-		if err != nil {
-			openAPI.err = err
-			return
-		}
-		if err := doc.Validate(loader.Context); err != nil {
-			openAPI.err = err
-			return
-		}
-		openAPI.router, openAPI.err = legacy.NewRouter(doc)
-	})
-	if openAPI.err != nil {
-		t.Fatalf("the OpenAPI document: %v", openAPI.err)
-	}
+	router := c.openAPIRouter(t)
 	// A 405 answers a method the document does not have: check it against a method it has.
 	lookup := req.Clone(context.Background())
 	if resp.StatusCode == http.StatusMethodNotAllowed || req.Method == http.MethodHead {
 		lookup.Method = http.MethodGet
 	}
 	lookup.URL, _ = url.Parse(strings.TrimPrefix(req.URL.String(), req.URL.Scheme+"://"+req.URL.Host))
-	route, params, err := openAPI.router.FindRoute(lookup)
+	route, params, err := router.FindRoute(lookup)
 	if err != nil {
 		t.Fatalf("%s %s is not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
 	}

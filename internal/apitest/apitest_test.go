@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"usergraph/rest"
 )
 
 // recorder is a testing.TB that keeps what a check reports instead of failing the test.
@@ -33,6 +35,10 @@ func TestCheckOpenAPIReportsDrift(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/openapi.yaml" {
+					w.Write(rest.OpenAPIDocument())
+					return
+				}
 				w.Header().Set("Content-Type", "application/json")
 				w.Header().Set("ETag", `"1"`)
 				w.WriteHeader(tc.status)
