@@ -174,17 +174,18 @@ func (k *jwksKeys) refreshLoop(ctx context.Context, next time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+			// An ask that came as the timer fired is answered by the fetch about to begin. Asks
+			// are taken before the fetch, never after it: one that came during the fetch may
+			// have seen the old set, and must get a fetch of its own.
+			select {
+			case <-k.wake:
+			default:
+			}
 		case <-k.wake:
 		}
 		next, err := k.refresh(ctx)
 		if err != nil {
 			k.logger.Warn("JWKS refresh failed: keeping the last good keys", "url", k.url, "err", err)
-		}
-		// An ask that came while the timer fired was made before this fetch began, so the fetch
-		// answered it.
-		select {
-		case <-k.wake:
-		default:
 		}
 		timer.Reset(next)
 	}
