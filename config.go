@@ -25,6 +25,8 @@ type config struct {
 	RequestTimeout time.Duration
 	Auth           auth.Config
 	GraphQL        graph.Limits
+	// RequireIfMatch makes every update name the version it applies to (models.RequireIfVersion).
+	RequireIfMatch bool
 	LogLevel       slog.Level
 }
 
@@ -54,6 +56,7 @@ var variables = []variable{
 	{"GRAPHQL_MAX_COMPLEXITY", "5000", "a document's cost"},
 	{"GRAPHQL_MAX_BATCH", "0", "operations one POST may carry as a JSON array"},
 	{"GRAPHQL_INTROSPECTION", "true", "whether introspection and suggestions are on"},
+	{"REQUIRE_IF_MATCH", "false", "whether an update without If-Match or expectedVersion is refused"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -148,6 +151,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("GRAPHQL_INTROSPECTION", "must be true or false, not %q", v)
 		}
 		cfg.GraphQL.Introspection = on
+	}
+
+	requireIfMatch := get("REQUIRE_IF_MATCH")
+	if on, err := strconv.ParseBool(requireIfMatch); err != nil {
+		bad("REQUIRE_IF_MATCH", "must be true or false, not %q", requireIfMatch)
+	} else {
+		cfg.RequireIfMatch = on
 	}
 
 	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {

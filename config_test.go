@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"usergraph/graph"
+	"usergraph/internal/apitest"
+	"usergraph/internal/dbtest"
 )
 
 // The variables table is what the README and the compose file are held to; the defaults the code
@@ -120,4 +122,94 @@ func TestConfigRolesClaim(t *testing.T) {
 			}
 		})
 	}
+}
+
+// REQUIRE_IF_MATCH is off unless set; a value that is not a boolean stops start-up.
+func TestConfigRequireIfMatch(t *testing.T) {
+	cases := []struct {
+		name        string
+		value       string
+		want        bool
+		wantRefused bool
+	}{
+		{"OffByDefault", "", false, false},
+		{"TrueTurnsItOn", "true", true, false},
+		{"FalseKeepsItOff", "false", false, false},
+		{"OneTurnsItOn", "1", true, false},
+		{"YesRefused", "yes", false, true},
+		{"OnRefused", "on", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string {
+				if k == "REQUIRE_IF_MATCH" {
+					return tc.value
+				}
+				return ""
+			})
+			if !tc.wantRefused {
+				if err != nil || cfg.RequireIfMatch != tc.want {
+					t.Errorf("got %v, error %v; want %v", cfg.RequireIfMatch, err, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%q was accepted", tc.value)
+			}
+			if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "REQUIRE_IF_MATCH: ") {
+				t.Errorf("got %q, want one line naming REQUIRE_IF_MATCH", err)
+			}
+		})
+	}
+}
+
+// REQUIRE_IF_MATCH reaches the operation that the program serves, on both edges.
+func TestRequireIfMatchReachesTheService(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		r := startRun(t, map[string]string{"DATABASE_URL": databaseURL, "JWT_SECRET": testSecret, "REQUIRE_IF_MATCH": "true"})
+		c := r.client()
+		c.AdminToken = token(t, "admin", "admin")
+		cases := []struct {
+			name        string
+			edge        string // "rest" or "graphql"
+			withVersion bool
+			wantCode    string
+		}{
+			{"RESTWithoutIfMatchRefused", "rest", false, "PRECONDITION_REQUIRED"},
+			{"GraphQLWithoutExpectedVersionRefused", "graphql", false, "PRECONDITION_REQUIRED"},
+			{"RESTWithIfMatchApplied", "rest", true, ""},
+			{"GraphQLWithExpectedVersionApplied", "graphql", true, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				name := apitest.Uniq("required")
+				u := c.CreateUser(t, name, name+"@example.com")
+				own := token(t, u.ID)
+				var got string
+				if tc.edge == "rest" {
+					var extra []string
+					if tc.withVersion {
+						extra = []string{"If-Match", `"1"`}
+					}
+					got = c.Put(t, own, u.ID, `{"username": "`+name+`-renamed"}`, extra...).Problem(t).Code
+				} else {
+					input := map[string]any{"username": name + "-renamed"}
+					if tc.withVersion {
+						input["expectedVersion"] = 1
+					}
+					got = c.UpdateUser(t, own, u.ID, input).Code()
+				}
+				if got != tc.wantCode {
+					t.Errorf("got code %q, want %q", got, tc.wantCode)
+				}
+				want := apitest.User{Username: name, Version: 1}
+				if tc.wantCode == "" {
+					want = apitest.User{Username: name + "-renamed", Version: 2}
+				}
+				if stored := c.GraphQL(t, own, `{ me { `+apitest.UserFields+` } }`, nil).User(t, "me"); stored.Username != want.Username || stored.Version != want.Version {
+					t.Errorf("stored %q at version %d, want %q at version %d", stored.Username, stored.Version, want.Username, want.Version)
+				}
+			})
+		}
+	})
 }

@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := &http.Server{
 		Handler: NewServer(deps{
 			Logger:         logger,
-			Users:          models.NewUserService(database.NewUserStore(db)),
+			Users:          models.NewUserService(database.NewUserStore(db), models.RequireIfVersion(cfg.RequireIfMatch)),
 			Verifier:       verifier,
 			DB:             sqlDB,
 			Metrics:        telemetry.NewMetrics(sqlDB),
@@ -194,7 +194,8 @@ func addRoutes(mux *http.ServeMux, d deps) {
 	mux.Handle("/query", gql)
 	mux.Handle("GET /users/{id}", api(rest.GetUser(d.Users, d.Logger)))
 	mux.Handle("PUT /users/{id}", api(rest.UpdateUser(d.Users, d.Logger)))
-	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut))
+	mux.Handle("PATCH /users/{id}", api(rest.PatchUser(d.Users, d.Logger)))
+	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch))
 	mux.Handle("GET /openapi.yaml", rest.OpenAPI())
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(d.DB))

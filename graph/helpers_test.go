@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,10 +21,11 @@ import (
 	"usergraph/models"
 )
 
-// newTestHandler returns the GraphQL handler with the given limits on db, logging nowhere. It is
-// the handler alone: a request reaches it as anonymous unless its context names a caller.
-func newTestHandler(db *gorm.DB, limits Limits) http.Handler {
-	users := models.NewUserService(database.NewUserStore(db))
+// newTestHandler returns the GraphQL handler with the given limits on db, its operations
+// configured by opts, logging nowhere. It is the handler alone: a request reaches it as anonymous
+// unless its context names a caller.
+func newTestHandler(db *gorm.DB, limits Limits, opts ...models.Option) http.Handler {
+	users := models.NewUserService(database.NewUserStore(db), opts...)
 	return NewHandler(users, slog.New(slog.NewTextHandler(io.Discard, nil)), limits)
 }
 
@@ -52,11 +54,11 @@ type testServer struct {
 	DB *gorm.DB
 }
 
-// newTestServer serves newTestHandler on the database at databaseURL, with the given limits,
-// behind auth's middleware as the service puts it in front of the handler, so that requests carry
-// real tokens: authtest's are valid there. The handler answers on every path; clients use
-// /graphql.
-func newTestServer(t testing.TB, databaseURL string, limits Limits) *testServer {
+// newTestServer serves newTestHandler on the database at databaseURL, with the given limits and
+// options, behind auth's middleware as the service puts it in front of the handler, so that
+// requests carry real tokens: authtest's are valid there. The handler answers on every path;
+// clients use /graphql.
+func newTestServer(t testing.TB, databaseURL string, limits Limits, opts ...models.Option) *testServer {
 	t.Helper()
 	db := dbtest.Open(t, databaseURL)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +67,7 @@ func newTestServer(t testing.TB, databaseURL string, limits Limits) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(verifier.Middleware(newTestHandler(db, limits)))
+	srv := httptest.NewServer(verifier.Middleware(newTestHandler(db, limits, opts...)))
 	t.Cleanup(srv.Close)
 	return &testServer{Client: apitest.Client{URL: srv.URL, AdminToken: authtest.Token(t, "admin", auth.AdminRole)}, DB: db}
 }
@@ -85,4 +87,59 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// rawResponse is a response of the GraphQL endpoint as it came, so that a test can tell an entry
+// of its body that is left out from one that is null.
+type rawResponse struct {
+	Status int
+	Header http.Header
+	// Entries are the body's top-level entries (data, errors, extensions); nil if the body is
+	// not a JSON object.
+	Entries map[string]json.RawMessage
+	Body    []byte
+}
+
+// Code returns the first error's extensions.code, or "" if there is none.
+func (r rawResponse) Code() string { return r.firstError().Extensions.Code }
+
+// Message returns the first error's message, or "" if there is none.
+func (r rawResponse) Message() string { return r.firstError().Message }
+
+type rawError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
+}
+
+func (r rawResponse) firstError() rawError {
+	var errs []rawError
+	if json.Unmarshal(r.Entries["errors"], &errs) != nil || len(errs) == 0 {
+		return rawError{}
+	}
+	return errs[0]
+}
+
+// MediaType is the response's media type, without its parameters.
+func (r rawResponse) MediaType() string {
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mediaType
+}
+
+// doRaw sends req and reads the response whole.
+func doRaw(t testing.TB, req *http.Request) rawResponse {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	json.Unmarshal(body, &r.Entries)
+	return r
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
+	"usergraph/models"
 )
 
 func TestUpdateUser(t *testing.T) {
@@ -169,5 +171,70 @@ func TestUpdateUser(t *testing.T) {
 				t.Errorf("extensions.errors = %s\nwant %s", got, want)
 			}
 		})
+	})
+}
+
+// A service that requires preconditions refuses an update without expectedVersion, after the
+// checks of who asks and what they send, and before it looks for the account.
+func TestUpdateUserRequiredVersion(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		s := newTestServer(t, databaseURL, DefaultLimits, models.RequireIfVersion(true))
+		s.CreateUser(t, "taken-required", "taken-required@example.com")
+		cases := []struct {
+			name      string
+			caller    string // "none", "own", "other", "admin"
+			target    string // "own", "absent"
+			input     map[string]any
+			wantCode  string
+			wantField string
+		}{
+			{"OKWithExpectedVersion", "own", "own", map[string]any{"username": "required-ok", "expectedVersion": 1}, "", ""},
+			{"OKForAdminWithExpectedVersion", "admin", "own", map[string]any{"email": "required-admin@example.com", "expectedVersion": 1}, "", ""},
+
+			{"PreconditionRequiredWithoutExpectedVersion", "own", "own", map[string]any{"username": "no-version"}, "PRECONDITION_REQUIRED", ""},
+			{"PreconditionRequiredForNullExpectedVersion", "own", "own", map[string]any{"username": "null-version", "expectedVersion": nil}, "PRECONDITION_REQUIRED", ""},
+			{"PreconditionRequiredForAdmin", "admin", "own", map[string]any{"username": "admin-no-version"}, "PRECONDITION_REQUIRED", ""},
+			{"PreconditionRequiredBeforeNotFound", "admin", "absent", map[string]any{"username": "ghost-user"}, "PRECONDITION_REQUIRED", ""},
+			{"PreconditionRequiredBeforeConflict", "own", "own", map[string]any{"username": "taken-required"}, "PRECONDITION_REQUIRED", ""},
+
+			{"UnauthenticatedBeforePreconditionRequired", "none", "own", map[string]any{"username": "anonymous"}, "UNAUTHENTICATED", ""},
+			{"ForbiddenBeforePreconditionRequired", "other", "own", map[string]any{"username": "intruder"}, "FORBIDDEN", ""},
+			{"BadUserInputBeforePreconditionRequired", "own", "own", map[string]any{"username": "x"}, "BAD_USER_INPUT", "username"},
+			{"EmptyInputBeforePreconditionRequired", "own", "own", map[string]any{}, "BAD_USER_INPUT", "input"},
+			{"NotFoundWithExpectedVersion", "admin", "absent", map[string]any{"username": "ghost-user", "expectedVersion": 1}, "NOT_FOUND", ""},
+			{"PreconditionFailedOnStaleExpectedVersion", "own", "own", map[string]any{"username": "stale-required", "expectedVersion": 7}, "PRECONDITION_FAILED", ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				u, own := s.newUser(t)
+				before := *dbtest.Stored(t, s.DB, u.ID)
+				bearer := map[string]string{"own": own, "admin": s.AdminToken}[tc.caller]
+				if tc.caller == "other" {
+					_, bearer = s.newUser(t)
+				}
+				id := map[string]string{"own": u.ID, "absent": "987654321"}[tc.target]
+
+				r := s.UpdateUser(t, bearer, id, tc.input)
+				if r.Status != http.StatusOK {
+					t.Errorf("HTTP status %d, want 200", r.Status)
+				}
+				if r.Code() != tc.wantCode || r.Field() != tc.wantField {
+					t.Fatalf("got code %q field %q, want %q %q; errors: %+v", r.Code(), r.Field(), tc.wantCode, tc.wantField, r.Errors)
+				}
+				if tc.wantCode == "" {
+					got := r.User(t, "updateUser")
+					after := dbtest.Stored(t, s.DB, u.ID)
+					if got.Username != after.Username || got.Email != after.Email || after.Version != before.Version+1 || got.Version != int(after.Version) {
+						t.Errorf("got %+v, stored %+v; want the stored user at version %d", got, after, before.Version+1)
+					}
+					return
+				}
+				if got := string(r.Data["updateUser"]); got != "" && got != "null" {
+					t.Errorf("data.updateUser = %s, want null", got)
+				}
+				dbtest.Unchanged(t, s.DB, u.ID, before)
+			})
+		}
 	})
 }

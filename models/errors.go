@@ -23,6 +23,9 @@ const (
 	Conflict Code = "CONFLICT"
 	// PreconditionFailed: the user's version is not the one the caller expected.
 	PreconditionFailed Code = "PRECONDITION_FAILED"
+	// PreconditionRequired: the service requires every update to name the version it applies to
+	// (see RequireIfVersion), and this one names none.
+	PreconditionRequired Code = "PRECONDITION_REQUIRED"
 	// Unavailable: the database cannot be reached or is too busy; retrying may succeed.
 	Unavailable Code = "SERVICE_UNAVAILABLE"
 	// Internal: anything else. Its message never reveals internals.

@@ -17,11 +17,28 @@ const (
 // client should hear about; any other error is internal.
 type UserService struct {
 	store UserStore
+	// versionRequired makes Update refuse an update that does not name the version it applies to.
+	versionRequired bool
 }
 
-// NewUserService returns a UserService that keeps users in store.
-func NewUserService(store UserStore) *UserService {
-	return &UserService{store: store}
+// Option configures a UserService.
+type Option func(*UserService)
+
+// RequireIfVersion makes Update refuse, when required is true, an update whose IfVersion is nil,
+// with PRECONDITION_REQUIRED: then no client can overwrite a change it has not seen, because none
+// can write without saying which version it read. Off, an update without IfVersion applies to
+// whatever version is stored.
+func RequireIfVersion(required bool) Option {
+	return func(s *UserService) { s.versionRequired = required }
+}
+
+// NewUserService returns a UserService that keeps users in store, configured by opts.
+func NewUserService(store UserStore, opts ...Option) *UserService {
+	s := &UserService{store: store}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // Me returns the caller's own user.
@@ -115,7 +132,9 @@ func (s *UserService) AuthorizeUpdate(ctx context.Context, id string) error {
 // Update applies the changes in upd to the user with this ID and returns the user as stored after
 // them. Checks come in this order, the first failing one deciding the code: UNAUTHENTICATED;
 // FORBIDDEN unless it is the caller's own user or the caller is an admin; BAD_USER_INPUT (also for
-// an update that changes nothing, or sets a field to null); NOT_FOUND; PRECONDITION_FAILED if
+// an update that changes nothing, or sets a field to null); PRECONDITION_REQUIRED if the service
+// requires a version (RequireIfVersion) and upd.IfVersion is nil, before existence because it is
+// a property of the request, whichever user it names; NOT_FOUND; PRECONDITION_FAILED if
 // upd.IfVersion is set and is not the user's version; CONFLICT if the new username or email
 // belongs to another user. Also SERVICE_UNAVAILABLE.
 //
@@ -127,6 +146,9 @@ func (s *UserService) Update(ctx context.Context, id string, upd UserUpdate) (*U
 	}
 	if err := upd.Validate(); err != nil {
 		return nil, err
+	}
+	if s.versionRequired && upd.IfVersion == nil {
+		return nil, errVersionRequired
 	}
 	uid, ok := parseID(id)
 	if !ok {
@@ -180,6 +202,9 @@ func (s *UserService) Delete(ctx context.Context, id string) error {
 }
 
 var errNotFound = Errorf(NotFound, "no user has this ID")
+
+var errVersionRequired = Errorf(PreconditionRequired,
+	"an update must name the version it applies to: send If-Match with the ETag you read (REST) or expectedVersion (GraphQL)")
 
 // find reads one user. Codes: NOT_FOUND, SERVICE_UNAVAILABLE.
 func (s *UserService) find(ctx context.Context, id int64) (*User, error) {

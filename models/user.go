@@ -42,6 +42,7 @@ type UserUpdate struct {
 	Rejected []FieldError
 
 	// IfVersion, when set, makes the update apply only if the user's version is still this one.
+	// A service that requires it (RequireIfVersion) refuses an update without it.
 	IfVersion *int64
 }
 

@@ -28,12 +28,12 @@ type server struct {
 }
 
 // newServer serves the REST routes on the database at databaseURL, mounted and behind the token
-// middleware as the service mounts them, so that what a caller sees here is what it sees there.
-// What the routes log is shown if the test fails.
-func newServer(t testing.TB, databaseURL string) *server {
+// middleware as the service mounts them, so that what a caller sees here is what it sees there;
+// opts configure the operations behind them. What the routes log is shown if the test fails.
+func newServer(t testing.TB, databaseURL string, opts ...models.Option) *server {
 	t.Helper()
 	db := dbtest.Open(t, databaseURL)
-	users := models.NewUserService(database.NewUserStore(db))
+	users := models.NewUserService(database.NewUserStore(db), opts...)
 	verifier, err := auth.NewVerifier(t.Context(), auth.Config{Secret: []byte(authtest.Secret), RolesClaim: authtest.RolesClaim})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,8 @@ func newServer(t testing.TB, databaseURL string) *server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /users/{id}", api(rest.GetUser(users, logger)))
 	mux.Handle("PUT /users/{id}", api(rest.UpdateUser(users, logger)))
-	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut))
+	mux.Handle("PATCH /users/{id}", api(rest.PatchUser(users, logger)))
+	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch))
 	mux.Handle("GET /openapi.yaml", rest.OpenAPI())
 
 	srv := httptest.NewServer(mux)

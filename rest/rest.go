@@ -1,6 +1,7 @@
-// Package rest is the REST compatibility edge: PUT and GET /users/{id}, as the old REST
-// documentation promised them to legacy callers. It decodes requests and renders responses;
-// everything else is the same call into models.UserService that the GraphQL resolvers make.
+// Package rest is the REST compatibility edge: GET and PUT /users/{id}, as the old REST
+// documentation promised them to legacy callers, and PATCH, which is PUT for clients that send
+// merge patches. It decodes requests and renders responses; everything else is the same call into
+// models.UserService that the GraphQL resolvers make.
 package rest
 
 import (
@@ -18,7 +19,7 @@ import (
 	"usergraph/models"
 )
 
-// MaxBodyBytes bounds the body of a PUT.
+// MaxBodyBytes bounds the body of a PUT or PATCH.
 const MaxBodyBytes = 64 << 10
 
 // The codes of the route's own transport errors, beside the domain's: the request never reached
@@ -33,17 +34,18 @@ const (
 // FORBIDDEN is 401, not 403: the old documentation promised 401 for a caller "not authorized to
 // update this user", and the body's code tells it from UNAUTHENTICATED.
 var statusOf = map[models.Code]int{
-	models.Unauthenticated:    http.StatusUnauthorized,
-	models.Forbidden:          http.StatusUnauthorized,
-	models.BadUserInput:       http.StatusBadRequest,
-	models.NotFound:           http.StatusNotFound,
-	models.Conflict:           http.StatusConflict,
-	models.PreconditionFailed: http.StatusPreconditionFailed,
-	models.Unavailable:        http.StatusServiceUnavailable,
-	models.Internal:           http.StatusInternalServerError,
-	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
-	CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMediaType:  http.StatusUnsupportedMediaType,
+	models.Unauthenticated:      http.StatusUnauthorized,
+	models.Forbidden:            http.StatusUnauthorized,
+	models.BadUserInput:         http.StatusBadRequest,
+	models.NotFound:             http.StatusNotFound,
+	models.Conflict:             http.StatusConflict,
+	models.PreconditionFailed:   http.StatusPreconditionFailed,
+	models.PreconditionRequired: http.StatusPreconditionRequired,
+	models.Unavailable:          http.StatusServiceUnavailable,
+	models.Internal:             http.StatusInternalServerError,
+	CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:         http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMediaType:    http.StatusUnsupportedMediaType,
 }
 
 // retryAfter is the Retry-After of a 503, in seconds.
@@ -67,12 +69,18 @@ type problem struct {
 	Errors []models.FieldError `json:"errors,omitempty"`
 }
 
-// GetUser serves GET /users/{id}: the user, with its ETag.
+// GetUser serves GET /users/{id}: the user, with its ETag, or 304 Not Modified and no body when
+// If-None-Match names that ETag. The condition is looked at only once the caller may read the
+// user, so that a 304 tells nobody else anything about it, not even that it exists.
 func GetUser(users *models.UserService, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := users.User(r.Context(), r.PathValue("id"))
 		if err != nil {
 			writeError(w, r, logger, err)
+			return
+		}
+		if noneMatch(r.Header.Values("If-None-Match"), etag(u.Version)) {
+			writeNotModified(w, u)
 			return
 		}
 		writeUser(w, u)
@@ -83,15 +91,55 @@ func GetUser(users *models.UserService, logger *slog.Logger) http.Handler {
 // {"username": ..., "email": ...}, either left out to keep it; If-Match makes the update
 // conditional on the ETag of the user's current version.
 func UpdateUser(users *models.UserService, logger *slog.Logger) http.Handler {
+	return update(users, logger, putBody)
+}
+
+// PatchUser serves PATCH /users/{id}: the same operation as UpdateUser, whose body may also come
+// as a JSON merge patch (RFC 7396). A merge patch's null removes a member, and a user has none
+// that can go, so it is refused as PUT refuses null.
+func PatchUser(users *models.UserService, logger *slog.Logger) http.Handler {
+	return update(users, logger, patchBody)
+}
+
+// bodyFormat is what a method takes its body as.
+type bodyFormat struct {
+	// mediaTypes are the Content-Types taken, without parameters.
+	mediaTypes []string
+	// unsupported is the detail of the 415 for any other.
+	unsupported string
+	// patch is true for PATCH, whose 415 names the formats it takes in Accept-Patch, so that a
+	// client can tell which patch document to send instead (RFC 5789).
+	patch bool
+}
+
+var (
+	putBody = bodyFormat{
+		mediaTypes:  []string{"application/json"},
+		unsupported: "the body must be JSON, sent as Content-Type: application/json",
+	}
+	// A merge patch whose members are all strings is the body PUT takes: application/json is
+	// taken too, for clients that send PUT's body with PATCH.
+	patchBody = bodyFormat{
+		mediaTypes:  []string{"application/merge-patch+json", "application/json"},
+		unsupported: "the body must be a JSON merge patch, sent as Content-Type: application/merge-patch+json or application/json",
+		patch:       true,
+	}
+)
+
+// update serves PUT and PATCH, which differ only in the media types of their bodies.
+func update(users *models.UserService, logger *slog.Logger, format bodyFormat) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		upd, bad := decodeUpdate(w, r)
+		upd, bad := decodeUpdate(w, r, format)
 		if bad != nil {
 			// Authentication and authorization come before any look at the body, as they do in
 			// the operation: a caller who may not touch this user learns nothing from a broken one.
 			if err := users.AuthorizeUpdate(r.Context(), id); err != nil {
 				writeError(w, r, logger, err)
 				return
+			}
+			if bad.code == CodeUnsupportedMediaType && format.patch {
+				w.Header().Set("Accept-Patch", strings.Join(format.mediaTypes, ", "))
 			}
 			writeProblem(w, bad.code, bad.detail, nil)
 			return
@@ -135,16 +183,17 @@ type requestError struct {
 	detail string
 }
 
-// knownFields are the fields a PUT body may hold, in the order errors list them.
+// knownFields are the fields a PUT or PATCH body may hold, in the order errors list them.
 var knownFields = []string{"username", "email"}
 
-// decodeUpdate reads a PUT body into an update. Problems with single fields (an unknown field, a
-// value of the wrong type, a null) go into the update, for the operation to report with its own
-// findings; a body that cannot be read as one JSON object at all is a requestError.
-func decodeUpdate(w http.ResponseWriter, r *http.Request) (models.UserUpdate, *requestError) {
+// decodeUpdate reads a PUT or PATCH body, sent in one of format's media types, into an update.
+// Problems with single fields (an unknown field, a value of the wrong type, a null) go into the
+// update, for the operation to report with its own findings; a body that cannot be read as one
+// JSON object at all is a requestError.
+func decodeUpdate(w http.ResponseWriter, r *http.Request, format bodyFormat) (models.UserUpdate, *requestError) {
 	var upd models.UserUpdate
-	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {
-		return upd, &requestError{CodeUnsupportedMediaType, "the body must be JSON, sent as Content-Type: application/json"}
+	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || !slices.Contains(format.mediaTypes, mediaType) {
+		return upd, &requestError{CodeUnsupportedMediaType, format.unsupported}
 	}
 	// Decoding into a map, not a struct, keeps field names exact: encoding/json would match
 	// "USERNAME" to a struct's Username.
@@ -194,9 +243,11 @@ func decodeUpdate(w http.ResponseWriter, r *http.Request) (models.UserUpdate, *r
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // ifMatch returns the version an If-Match header requires, or nil for none ("*" or no header:
-// any version of an existing user). A header that names no ETag of ours, such as a weak one, a
-// list, or a malformed one, cannot match any version; the update then fails with
-// PRECONDITION_FAILED once the user is known to exist.
+// any version of an existing user). "*" names no version, so a service that requires one refuses
+// it as it refuses no header: it would not keep a client from overwriting a change it has not
+// seen. A header that names no ETag of ours, such as a weak one, a list, or a malformed one,
+// cannot match any version; the update then fails with PRECONDITION_FAILED once the user is known
+// to exist.
 func ifMatch(header string) *int64 {
 	header = strings.TrimSpace(header)
 	if header == "" || header == "*" {
@@ -216,6 +267,58 @@ func ifMatch(header string) *int64 {
 		return &unmatchable
 	}
 	return &version
+}
+
+// noneMatch reports whether If-None-Match, in any of its lines, names current, the ETag of the
+// user's version: "*", which any existing user matches, or a list of entity tags, compared weakly
+// as RFC 9110 requires for If-None-Match (W/"3" matches "3"). Reading a list stops at the first
+// member that is not an entity tag, and nothing after it matches: a 200 is never wrong, a 304 for
+// a misread tag would be.
+func noneMatch(lines []string, current string) bool {
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "*" {
+			return true
+		}
+		for rest := line; ; {
+			tag, after, ok := nextETag(rest)
+			if !ok {
+				break
+			}
+			if tag == current {
+				return true
+			}
+			rest = after
+		}
+	}
+	return false
+}
+
+// nextETag returns the opaque tag, quotes included and any W/ left off, of the first entity tag in
+// the list s, and what follows it. ok is false at the end of the list and at anything that is not
+// an entity tag followed by a comma or the end.
+func nextETag(s string) (tag, rest string, ok bool) {
+	s = strings.TrimLeft(s, " \t,")
+	s, _ = strings.CutPrefix(s, "W/")
+	if !strings.HasPrefix(s, `"`) {
+		return "", "", false
+	}
+	end := strings.IndexByte(s[1:], '"')
+	if end < 0 {
+		return "", "", false
+	}
+	tag, rest = s[:end+2], strings.TrimLeft(s[end+2:], " \t")
+	if rest != "" && rest[0] != ',' {
+		return "", "", false
+	}
+	return tag, rest, true
+}
+
+// writeNotModified answers a GET from a client that holds the current version: with the headers
+// that a 200 would describe it with, as RFC 9110 requires of a 304, and no body.
+func writeNotModified(w http.ResponseWriter, u *models.User) {
+	w.Header().Set("ETag", etag(u.Version))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotModified)
 }
 
 func writeUser(w http.ResponseWriter, u *models.User) {

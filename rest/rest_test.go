@@ -46,6 +46,7 @@ func TestRESTSeedExample(t *testing.T) {
 	})
 }
 
+// PUT and PATCH are one operation: every request answers the same through either.
 func TestRESTUpdateUser(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
@@ -57,7 +58,7 @@ func TestRESTUpdateUser(t *testing.T) {
 			target      string // "own", "absent", "not-a-number"
 			contentType string // "" means application/json; "-" sends none
 			ifMatch     string // "current" is the user's current ETag
-			body        string
+			body        string // {method} stands for the method, so that no two requests set the same name
 		}
 		cases := []struct {
 			name       string
@@ -67,11 +68,11 @@ func TestRESTUpdateUser(t *testing.T) {
 			wantFields []string
 			wantHeader map[string]string
 		}{
-			{"OKOwnUser", request{caller: "own", body: `{"username": "Renamed-NAME"}`}, 200, "", nil, nil},
-			{"OKAdmin", request{caller: "admin", body: `{"email": "by-admin@example.com"}`}, 200, "", nil, nil},
-			{"OKCharsetParameter", request{caller: "own", contentType: "application/json; charset=utf-8", body: `{"username": "charset-ok"}`}, 200, "", nil, nil},
-			{"OKMatchingIfMatch", request{caller: "own", ifMatch: "current", body: `{"username": "if-match-ok"}`}, 200, "", nil, nil},
-			{"OKIfMatchAny", request{caller: "own", ifMatch: "*", body: `{"username": "if-match-any"}`}, 200, "", nil, nil},
+			{"OKOwnUser", request{caller: "own", body: `{"username": "Renamed-NAME-{method}"}`}, 200, "", nil, nil},
+			{"OKAdmin", request{caller: "admin", body: `{"email": "by-admin-{method}@example.com"}`}, 200, "", nil, nil},
+			{"OKCharsetParameter", request{caller: "own", contentType: "application/json; charset=utf-8", body: `{"username": "charset-ok-{method}"}`}, 200, "", nil, nil},
+			{"OKMatchingIfMatch", request{caller: "own", ifMatch: "current", body: `{"username": "if-match-ok-{method}"}`}, 200, "", nil, nil},
+			{"OKIfMatchAny", request{caller: "own", ifMatch: "*", body: `{"username": "if-match-any-{method}"}`}, 200, "", nil, nil},
 
 			{"BadInvalidUsername", request{caller: "own", body: `{"username": "x"}`}, 400, "BAD_USER_INPUT", []string{"username"}, nil},
 			{"BadInvalidEmail", request{caller: "own", body: `{"email": "Bob <bob@example.com>"}`}, 400, "BAD_USER_INPUT", []string{"email"}, nil},
@@ -121,76 +122,78 @@ func TestRESTUpdateUser(t *testing.T) {
 			{"UnsupportedForm", request{caller: "own", contentType: "application/x-www-form-urlencoded", body: `username=fine-name`}, 415, "UNSUPPORTED_MEDIA_TYPE", nil, nil},
 			{"UnsupportedNoContentType", request{caller: "own", contentType: "-", body: `{"username": "fine-name"}`}, 415, "UNSUPPORTED_MEDIA_TYPE", nil, nil},
 		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				u, own := s.newUser(t)
-				before := dbtest.Stored(t, s.db, u.ID)
-				h := http.Header{}
-				switch tc.req.caller {
-				case "invalid":
-					h.Set("Authorization", "Bearer not.a.token")
-				case "expired":
-					h.Set("Authorization", "Bearer "+authtest.SignClaims(t, map[string]any{"sub": u.ID, "exp": time.Now().Add(-time.Minute).Unix()}))
-				case "own":
-					h.Set("Authorization", "Bearer "+own)
-				case "other":
-					_, other := s.newUser(t)
-					h.Set("Authorization", "Bearer "+other)
-				case "admin":
-					h.Set("Authorization", "Bearer "+s.AdminToken)
-				}
-				switch tc.req.contentType {
-				case "":
-					h.Set("Content-Type", "application/json")
-				case "-":
-				default:
-					h.Set("Content-Type", tc.req.contentType)
-				}
-				switch tc.req.ifMatch {
-				case "":
-				case "current":
-					h.Set("If-Match", fmt.Sprintf(`"%d"`, u.Version))
-				default:
-					h.Set("If-Match", tc.req.ifMatch)
-				}
-				id := map[string]string{"": u.ID, "own": u.ID, "absent": "987654321", "not-a-number": "abc"}[tc.req.target]
+		for _, method := range []string{http.MethodPut, http.MethodPatch} {
+			for _, tc := range cases {
+				t.Run(method+"/"+tc.name, func(t *testing.T) {
+					u, own := s.newUser(t)
+					before := dbtest.Stored(t, s.db, u.ID)
+					h := http.Header{}
+					switch tc.req.caller {
+					case "invalid":
+						h.Set("Authorization", "Bearer not.a.token")
+					case "expired":
+						h.Set("Authorization", "Bearer "+authtest.SignClaims(t, map[string]any{"sub": u.ID, "exp": time.Now().Add(-time.Minute).Unix()}))
+					case "own":
+						h.Set("Authorization", "Bearer "+own)
+					case "other":
+						_, other := s.newUser(t)
+						h.Set("Authorization", "Bearer "+other)
+					case "admin":
+						h.Set("Authorization", "Bearer "+s.AdminToken)
+					}
+					switch tc.req.contentType {
+					case "":
+						h.Set("Content-Type", "application/json")
+					case "-":
+					default:
+						h.Set("Content-Type", tc.req.contentType)
+					}
+					switch tc.req.ifMatch {
+					case "":
+					case "current":
+						h.Set("If-Match", fmt.Sprintf(`"%d"`, u.Version))
+					default:
+						h.Set("If-Match", tc.req.ifMatch)
+					}
+					id := map[string]string{"": u.ID, "own": u.ID, "absent": "987654321", "not-a-number": "abc"}[tc.req.target]
 
-				r := s.REST(t, http.MethodPut, "/users/"+id, h, tc.req.body)
-				if r.Status != tc.wantStatus {
-					t.Fatalf("status %d, want %d: %s", r.Status, tc.wantStatus, r.Body)
-				}
-				for k, v := range tc.wantHeader {
-					if got := r.Header.Get(k); got != v {
-						t.Errorf("%s: got %q, want %q", k, got, v)
+					r := s.REST(t, method, "/users/"+id, h, strings.ReplaceAll(tc.req.body, "{method}", strings.ToLower(method)))
+					if r.Status != tc.wantStatus {
+						t.Fatalf("status %d, want %d: %s", r.Status, tc.wantStatus, r.Body)
 					}
-				}
-				if tc.wantStatus == http.StatusOK {
-					after := dbtest.Stored(t, s.db, u.ID)
-					var got map[string]string
-					if err := json.Unmarshal(r.Body, &got); err != nil {
-						t.Fatal(err)
+					for k, v := range tc.wantHeader {
+						if got := r.Header.Get(k); got != v {
+							t.Errorf("%s: got %q, want %q", k, got, v)
+						}
 					}
-					want := map[string]string{"id": u.ID, "username": after.Username, "email": after.Email}
-					if !maps.Equal(got, want) {
-						t.Errorf("body %s, want exactly %v", r.Body, want)
+					if tc.wantStatus == http.StatusOK {
+						after := dbtest.Stored(t, s.db, u.ID)
+						var got map[string]string
+						if err := json.Unmarshal(r.Body, &got); err != nil {
+							t.Fatal(err)
+						}
+						want := map[string]string{"id": u.ID, "username": after.Username, "email": after.Email}
+						if !maps.Equal(got, want) {
+							t.Errorf("body %s, want exactly %v", r.Body, want)
+						}
+						if wantETag := fmt.Sprintf(`"%d"`, after.Version); after.Version != before.Version+1 || r.Header.Get("ETag") != wantETag {
+							t.Errorf("version %d→%d, ETag %q; want version %d, ETag %q", before.Version, after.Version, r.Header.Get("ETag"), before.Version+1, wantETag)
+						}
+						return
 					}
-					if wantETag := fmt.Sprintf(`"%d"`, after.Version); after.Version != before.Version+1 || r.Header.Get("ETag") != wantETag {
-						t.Errorf("version %d→%d, ETag %q; want version %d, ETag %q", before.Version, after.Version, r.Header.Get("ETag"), before.Version+1, wantETag)
+					p := r.Problem(t)
+					if got := r.Header.Get("Content-Type"); got != "application/problem+json" {
+						t.Errorf("Content-Type: got %q, want %q", got, "application/problem+json")
 					}
-					return
-				}
-				p := r.Problem(t)
-				if got := r.Header.Get("Content-Type"); got != "application/problem+json" {
-					t.Errorf("Content-Type: got %q, want %q", got, "application/problem+json")
-				}
-				if p.Code != tc.wantCode || p.Status != tc.wantStatus || p.Type != "about:blank" || p.Title != http.StatusText(tc.wantStatus) || p.Detail == "" {
-					t.Errorf("problem %+v, want code %s, status %d", p, tc.wantCode, tc.wantStatus)
-				}
-				if !slices.Equal(p.Fields(), tc.wantFields) {
-					t.Errorf("fields %v, want %v", p.Fields(), tc.wantFields)
-				}
-				dbtest.Unchanged(t, s.db, u.ID, *before)
-			})
+					if p.Code != tc.wantCode || p.Status != tc.wantStatus || p.Type != "about:blank" || p.Title != http.StatusText(tc.wantStatus) || p.Detail == "" {
+						t.Errorf("problem %+v, want code %s, status %d", p, tc.wantCode, tc.wantStatus)
+					}
+					if !slices.Equal(p.Fields(), tc.wantFields) {
+						t.Errorf("fields %v, want %v", p.Fields(), tc.wantFields)
+					}
+					dbtest.Unchanged(t, s.db, u.ID, *before)
+				})
+			}
 		}
 	})
 }
@@ -298,11 +301,12 @@ func TestRESTGetUserAndOtherMethods(t *testing.T) {
 				}
 			})
 		}
-		for _, method := range []string{http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		for _, method := range []string{http.MethodPost, http.MethodDelete} {
 			t.Run("MethodNotAllowed"+method, func(t *testing.T) {
+				const allow = "GET, HEAD, PUT, PATCH"
 				r := s.REST(t, method, "/users/"+u.ID, http.Header{"Authorization": {"Bearer " + s.AdminToken}, "Content-Type": {"application/json"}}, `{"username": "nope-nope"}`)
-				if r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, PUT" || r.Problem(t).Code != "METHOD_NOT_ALLOWED" {
-					t.Errorf("got %d Allow %q %s, want 405 Allow %q METHOD_NOT_ALLOWED", r.Status, r.Header.Get("Allow"), r.Body, "GET, HEAD, PUT")
+				if r.Status != 405 || r.Header.Get("Allow") != allow || r.Problem(t).Code != "METHOD_NOT_ALLOWED" {
+					t.Errorf("got %d Allow %q %s, want 405 Allow %q METHOD_NOT_ALLOWED", r.Status, r.Header.Get("Allow"), r.Body, allow)
 				}
 				if got := dbtest.Stored(t, s.db, u.ID); got == nil || got.Username == "nope-nope" {
 					t.Error("the user changed")

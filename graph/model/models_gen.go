@@ -41,7 +41,8 @@ type UpdateUserInput struct {
 	Email graphql.Omittable[*string] `json:"email,omitempty"`
 	// When set, the update applies only if the account's version is still this one, and otherwise
 	// fails with PRECONDITION_FAILED: two clients editing the same account cannot overwrite each other
-	// unawares. Left out or null, the update applies whatever the version.
+	// unawares. Left out or null, the update applies whatever the version, unless the server requires
+	// one (REQUIRE_IF_MATCH=true): then it fails with PRECONDITION_REQUIRED.
 	ExpectedVersion graphql.Omittable[*int] `json:"expectedVersion,omitempty"`
 }
 
