@@ -62,8 +62,9 @@ const maxErrors = 20
 const MutationCost = 50
 
 // NewHandler returns the GraphQL endpoint: POST with a JSON body (or, if limits allow, a JSON
-// array of them), GET for queries (never mutations), with a parsed-query cache, automatic
-// persisted queries and the limits given.
+// array of them), GET for queries (never mutations), answered in
+// application/graphql-response+json or application/json as the Accept header asks, with a
+// parsed-query cache, automatic persisted queries and the limits given.
 func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) http.Handler {
 	cfg := Config{Resolvers: &Resolver{UserService: users}}
 	// A page of users counts as a full page, whatever first says, so that a document's
@@ -75,9 +76,11 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 
 	schema := NewExecutableSchema(cfg)
 	srv := handler.New(schema)
-	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(optionsOnly{transport.Options{AllowedMethods: allowedMethods}})
+	srv.AddTransport(queryGET{})
 	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes, maxBatch: limits.Batch})
+	// Last: it takes whatever the others do not.
+	srv.AddTransport(unsupported{})
 	queryCache := newBoundedCache(documentCacheBytes, documentWeight)
 	srv.SetQueryCache(queryCache)
 	srv.SetParserTokenLimit(limits.Tokens)
