@@ -20,6 +20,7 @@ import (
 
 	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
+	"usergraph/internal/testenv"
 )
 
 // mariaDB is a MariaDB server of the test's own, on a temporary data directory and a free port,
@@ -43,10 +44,7 @@ func startMariaDB(t *testing.T) *mariaDB {
 	}
 	install, err := exec.LookPath("mariadb-install-db")
 	if _, statErr := os.Stat(bin); statErr != nil || err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but mariadbd or mariadb-install-db is missing")
-		}
-		t.Skip("skipped: needs mariadbd and mariadb-install-db (Debian's mariadb-server package) to run a database it can stop")
+		testenv.Require(t, "a database the test can stop", "mariadbd and mariadb-install-db (Debian's mariadb-server package)")
 	}
 	m := &mariaDB{t: t, bin: bin, datadir: t.TempDir(), port: freePort(t), log: &apitest.SyncBuffer{}}
 	args := []string{"--no-defaults", "--datadir=" + m.datadir, "--auth-root-authentication-method=normal", "--skip-test-db"}

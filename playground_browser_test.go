@@ -18,6 +18,7 @@ import (
 
 	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
+	"usergraph/internal/testenv"
 )
 
 // The Playground as a first-time user meets it, in a real browser: e2e/playground.mjs opens the
@@ -105,14 +106,7 @@ func requireBrowser(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "playwright-core")); err != nil {
 		missing = append(missing, "e2e/node_modules (cd e2e && npm ci)")
 	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "the Playground browser test needs " + strings.Join(missing, ", ")
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("skipped: " + msg)
+	testenv.Require(t, "the Playground browser test", missing...)
 }
 
 // browserSession is what e2e/playground.mjs is to do: open URL, type TypeHeaders into the Headers

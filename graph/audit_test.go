@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"usergraph/internal/dbtest"
+	"usergraph/internal/testenv"
 )
 
 // auditDir holds the audit script and its packages (npm ci there).
@@ -76,12 +76,5 @@ func requireAudit(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(auditDir, "node_modules", "graphql-http")); err != nil {
 		missing = append(missing, "e2e/node_modules (cd e2e && npm ci)")
 	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "the GraphQL-over-HTTP audit needs " + strings.Join(missing, ", ")
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("skipped: " + msg)
+	testenv.Require(t, "the GraphQL-over-HTTP audit", missing...)
 }

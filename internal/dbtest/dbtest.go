@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm"
 
 	"usergraph/database"
+	"usergraph/internal/testenv"
 )
 
 // Each runs fn once per database the tests can reach, as subtests named "sqlite" and "mysql",
@@ -80,7 +81,7 @@ func MySQLConfigured(t testing.TB) bool {
 	if os.Getenv("TEST_MYSQL_DSN") != "" {
 		return true
 	}
-	if os.Getenv("CI") == "true" {
+	if testenv.InCI() {
 		t.Fatal("CI=true but TEST_MYSQL_DSN is not set: the MySQL tests cannot run")
 	}
 	return false
