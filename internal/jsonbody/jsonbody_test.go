@@ -215,17 +215,21 @@ func FuzzUnmarshal(f *testing.F) {
 }
 
 // firstDuplicate returns the first key of valid JSON data that its object already holds, by the
-// plainest walk over encoding/json's tokens.
+// plainest walk over encoding/json's tokens; a request object's keys (the body's, or those of
+// the elements of a body that is an array) are compared regardless of case.
 func firstDuplicate(t *testing.T, data []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var walk func() (string, bool)
-	walk = func() (string, bool) {
+	// Numbers too large for a float64 are valid JSON all the same.
+	dec.UseNumber()
+	var walk func(depth int, inTopArray bool) (string, bool)
+	walk = func(depth int, inTopArray bool) (string, bool) {
 		tok, err := dec.Token()
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch tok {
 		case json.Delim('{'):
+			fold := depth == 0 || depth == 1 && inTopArray
 			seen := map[string]bool{}
 			for dec.More() {
 				tok, err := dec.Token()
@@ -233,18 +237,22 @@ func firstDuplicate(t *testing.T, data []byte) (string, bool) {
 					t.Fatal(err)
 				}
 				key := tok.(string)
-				if seen[key] {
+				seenAs := key
+				if fold {
+					seenAs = strings.ToLower(key)
+				}
+				if seen[seenAs] {
 					return key, true
 				}
-				seen[key] = true
-				if key, found := walk(); found {
+				seen[seenAs] = true
+				if key, found := walk(depth+1, false); found {
 					return key, true
 				}
 			}
 			dec.Token()
 		case json.Delim('['):
 			for dec.More() {
-				if key, found := walk(); found {
+				if key, found := walk(depth+1, depth == 0); found {
 					return key, true
 				}
 			}
@@ -252,7 +260,7 @@ func firstDuplicate(t *testing.T, data []byte) (string, bool) {
 		}
 		return "", false
 	}
-	return walk()
+	return walk(0, false)
 }
 
 // BenchmarkUnmarshal decodes the bodies of a typical PUT /users/{id} and a typical updateUser
