@@ -90,8 +90,10 @@ func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 // encoding/json unescapes them, so "user\u006eame" is "username". Errors: ErrNotJSON, and
 // ErrDuplicateKey as a *DuplicateKeyError.
 func Unmarshal(data []byte, v any) error {
-	if err := checkKeys(data); err != nil {
-		return err
+	if !plainDistinctKeys(data) {
+		if err := checkKeys(data); err != nil {
+			return err
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -109,6 +111,63 @@ func Unmarshal(data []byte, v any) error {
 func IsArray(data []byte) bool {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	return len(trimmed) > 0 && trimmed[0] == '['
+}
+
+// plainKeys bounds how many keys plainDistinctKeys compares, one against another: past it, the
+// comparisons would cost more than checkKeys' map.
+const plainKeys = 16
+
+// plainDistinctKeys reports whether no two keys in data, in whichever objects, are alike: each
+// plain ASCII without escapes, and all different from one another even regardless of case. Then
+// no object can name a key twice, and checkKeys, which costs allocations for every token, need not
+// run; a typical request body (a PUT's two fields, a mutation's query and variables) is such a
+// body. It answers true only when that holds, and leaves anything else to checkKeys: keys with
+// escapes or beyond ASCII, keys alike in two sibling objects, more than plainKeys keys. In JSON a
+// string followed by a colon is a key; invalid JSON is for the decoder to refuse.
+func plainDistinctKeys(data []byte) bool {
+	var keys [plainKeys][]byte
+	n := 0
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
+		}
+		start, plain := i+1, true
+		j := start
+		for j < len(data) && data[j] != '"' {
+			switch c := data[j]; {
+			case c == '\\':
+				plain = false
+				j += 2
+				continue
+			case c >= utf8.RuneSelf:
+				plain = false
+			}
+			j++
+		}
+		if j >= len(data) {
+			return false
+		}
+		str := data[start:j]
+		i = j
+		k := j + 1
+		for k < len(data) && (data[k] == ' ' || data[k] == '\t' || data[k] == '\r' || data[k] == '\n') {
+			k++
+		}
+		if k >= len(data) || data[k] != ':' {
+			continue // a value, not a key
+		}
+		if !plain || n == plainKeys {
+			return false
+		}
+		for _, seen := range keys[:n] {
+			if bytes.EqualFold(seen, str) {
+				return false
+			}
+		}
+		keys[n] = str
+		n++
+	}
+	return true
 }
 
 // maxDepth is encoding/json's own limit on nesting. Past it the walk gives up rather than grow its

@@ -287,3 +287,35 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	})
 }
+
+// The typical bodies of both edges skip the walk over every token; anything that could hide a
+// repeated key goes through it.
+func TestPlainDistinctKeys(t *testing.T) {
+	many := "{"
+	for i := range plainKeys + 1 {
+		many += fmt.Sprintf(`"k%d": 1,`, i)
+	}
+	many = strings.TrimSuffix(many, ",") + "}"
+	for _, tc := range []struct {
+		name string
+		body string
+		want bool
+	}{
+		{"PUTBody", `{"username": "alice.smith", "email": "alice@example.com"}`, true},
+		{"MutationBody", `{"query": "mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { id } }", "variables": {"id": "1", "in": {"username": "a\"b:c"}}}`, true},
+		{"EscapedQuoteInAValueFollowedByColon", `{"query": "{ user(id: \"1\") { id } }", "x": "\":"}`, true},
+		{"RepeatedKey", `{"a": 1, "a": 2}`, false},
+		{"KeysAlikeButForCase", `{"query": 1, "QUERY": 2}`, false},
+		{"SameKeyInSiblingObjects", `{"a": {"x": 1}, "b": {"x": 2}}`, false},
+		{"EscapedKey", `{"user\u006eame": "a"}`, false},
+		{"KeyBeyondASCII", `{"naïve": 1}`, false},
+		{"MoreKeysThanItCompares", many, false},
+		{"UnterminatedString", `{"a`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := plainDistinctKeys([]byte(tc.body)); got != tc.want {
+				t.Errorf("plainDistinctKeys(%s) = %v, want %v", tc.body, got, tc.want)
+			}
+		})
+	}
+}
