@@ -66,14 +66,8 @@ func TestRESTConditionalGet(t *testing.T) {
 				stored := dbtest.Stored(t, s.db, u.ID)
 				current := fmt.Sprintf(`"%d"`, stored.Version)
 				h := http.Header{}
-				switch tc.caller {
-				case "own":
-					h.Set("Authorization", "Bearer "+own)
-				case "other":
-					_, other := s.newUser(t)
-					h.Set("Authorization", "Bearer "+other)
-				case "admin":
-					h.Set("Authorization", "Bearer "+s.AdminToken)
+				if bearer := s.bearerOf(t, tc.caller, own); bearer != "" {
+					h.Set("Authorization", "Bearer "+bearer)
 				}
 				for _, v := range tc.ifNoneMatch {
 					switch v {
@@ -162,14 +156,8 @@ func TestRESTRequiredPreconditions(t *testing.T) {
 					u, own := s.newUser(t)
 					before := *dbtest.Stored(t, s.db, u.ID)
 					h := http.Header{"Content-Type": {cmp.Or(tc.contentType, "application/json")}}
-					switch tc.caller {
-					case "own":
-						h.Set("Authorization", "Bearer "+own)
-					case "other":
-						_, other := s.newUser(t)
-						h.Set("Authorization", "Bearer "+other)
-					case "admin":
-						h.Set("Authorization", "Bearer "+s.AdminToken)
+					if bearer := s.bearerOf(t, tc.caller, own); bearer != "" {
+						h.Set("Authorization", "Bearer "+bearer)
 					}
 					switch tc.ifMatch {
 					case "":

@@ -89,3 +89,19 @@ func (s *server) newUser(t testing.TB) (*apitest.User, string) {
 	u := s.createUser(t, name, strings.ToLower(name)+"@example.com")
 	return u, authtest.Token(t, u.ID)
 }
+
+// bearerOf returns the token of a caller a test names: "own" is own, the user's own token;
+// "other" a new user's; "admin" an admin's; anything else no token at all.
+func (s *server) bearerOf(t testing.TB, caller, own string) string {
+	t.Helper()
+	switch caller {
+	case "own":
+		return own
+	case "other":
+		_, other := s.newUser(t)
+		return other
+	case "admin":
+		return s.AdminToken
+	}
+	return ""
+}
