@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"usergraph/auth"
 	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
@@ -218,4 +220,98 @@ func TestDatabaseThatHangs(t *testing.T) {
 	if r := c.UpdateUser(t, own, user.ID, map[string]any{"username": "unstuck"}); r.Code() != "" {
 		t.Errorf("after the database answers again: %+v", r.Errors)
 	}
+}
+
+// A client that gives up on a request while the database is slow is not the service failing: the
+// request is logged and counted as 499, with no error line, on both edges and both databases, and
+// the service goes on serving.
+func TestClientThatGoesAwayIsNotAnError(t *testing.T) {
+	t.Parallel()
+	type slowDatabase struct {
+		url         string
+		slow, ready func()
+	}
+	databases := map[string]func(t *testing.T) slowDatabase{
+		"sqlite": func(t *testing.T) slowDatabase {
+			path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
+			var release func()
+			return slowDatabase{
+				url:   "sqlite:" + path + "?_pragma=busy_timeout(2000)",
+				slow:  func() { release = dbtest.LockSQLite(t, path) },
+				ready: func() { release() },
+			}
+		},
+	}
+	if dbtest.MySQLConfigured(t) {
+		databases["mysql"] = func(t *testing.T) slowDatabase {
+			u, err := url.Parse(dbtest.MySQLURL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := dbtest.NewProxy(t, u.Host)
+			u.Host = proxy.Addr()
+			return slowDatabase{url: u.String(), slow: proxy.Stall, ready: proxy.Unstall}
+		}
+	}
+	for name, open := range databases {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			r := startRun(t, map[string]string{"DATABASE_URL": db.url, "JWT_SECRET": testSecret, "LOG_LEVEL": "info"})
+			c := r.client()
+			c.AdminToken = token(t, "admin", auth.AdminRole)
+			user := c.CreateUser(t, apitest.Uniq("leaving"), apitest.Uniq("leaving")+"@example.com")
+			own := token(t, user.ID)
+			for _, tc := range []struct {
+				name, path, contentType, body, route string
+			}{
+				{"REST", "/users/" + user.ID, "application/json", `{"username": "` + apitest.Uniq("gone") + `"}`, `"route":"PUT /users/{id}"`},
+				{"GraphQL", "/graphql", "application/json", mustJSON(map[string]any{"query": apitest.UpdateMutation, "variables": map[string]any{"id": user.ID, "in": map[string]any{"username": apitest.Uniq("gone")}}}), `"route":"/graphql"`},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					db.slow()
+					ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+					defer cancel()
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.URL+tc.path, strings.NewReader(tc.body))
+					if tc.name == "REST" {
+						req.Method = http.MethodPut
+					}
+					req.Header.Set("Content-Type", tc.contentType)
+					req.Header.Set("Authorization", "Bearer "+own)
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+						t.Fatalf("the request was answered (%d) while the database was held", resp.StatusCode)
+					}
+					db.ready()
+					line := waitForLogLine(t, r, tc.route)
+					if !strings.Contains(line, `"status":499`) {
+						t.Errorf("the request's log line: %s, want status 499", line)
+					}
+					if strings.Contains(r.stderr.String(), `"level":"ERROR"`) {
+						t.Errorf("an error was logged for a client that went away:\n%s", r.stderr.String())
+					}
+				})
+			}
+			if resp := c.UpdateUser(t, own, user.ID, map[string]any{"username": apitest.Uniq("back")}); resp.Code() != "" {
+				t.Errorf("after the clients went away: %+v", resp.Errors)
+			}
+		})
+	}
+}
+
+// waitForLogLine waits for the first request log line of the running program that holds route and
+// a 499, and returns it, or the last line with route when none comes within 10 s.
+func waitForLogLine(t *testing.T, r *running, route string) string {
+	t.Helper()
+	last := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for line := range strings.SplitSeq(r.stderr.String(), "\n") {
+			if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, route) {
+				last = line
+				if strings.Contains(line, `"status":499`) {
+					return line
+				}
+			}
+		}
+	}
+	return last
 }

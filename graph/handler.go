@@ -16,6 +16,7 @@ import (
 
 	"usergraph/graph/model"
 	"usergraph/models"
+	"usergraph/telemetry"
 )
 
 // Limits bounds what one GraphQL request may ask of the server. The defaults are far above what a
@@ -107,6 +108,12 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if telemetry.ClientGone(ctx) {
+			// Nobody will read the answer (the transport sends none): not the service's failure.
+			logger.DebugContext(ctx, "graphql: the client went away before the answer", "err", err, "path", gqlErr.Path.String())
+			gqlErr.Extensions = map[string]any{"code": string(models.ErrorCode(err))}
+			return gqlErr
+		}
 		if e, ok := errors.AsType[*models.Error](err); ok {
 			// At the levels the REST edge logs them at: an outage is expected now and then, an
 			// internal error never.

@@ -17,6 +17,7 @@ import (
 
 	"usergraph/internal/jsonbody"
 	"usergraph/models"
+	"usergraph/telemetry"
 )
 
 // MaxBodyBytes bounds the body of a PUT or PATCH.
@@ -329,8 +330,14 @@ func writeUser(w http.ResponseWriter, u *models.User) {
 	w.Write(body)
 }
 
-// writeError renders an operation's error.
+// writeError renders an operation's error. When the client went away, whatever the error, there
+// is nobody to render it for: the request is logged as StatusClientClosedRequest, not as an error.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if telemetry.ClientGone(r.Context()) {
+		logger.DebugContext(r.Context(), "rest: the client went away before the answer", "err", err)
+		w.WriteHeader(telemetry.StatusClientClosedRequest)
+		return
+	}
 	code := models.ErrorCode(err)
 	switch code {
 	case models.Unauthenticated:

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -68,6 +69,18 @@ func NewMetrics(db *sql.DB) *Metrics {
 // Handler serves the metrics in Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// StatusClientClosedRequest is the status a request is logged and counted with when its client
+// went away before the answer: nginx's 499, as no status of HTTP's own means it. Nobody receives
+// it, and it is not a failure of the service, so it must not look like a 500 in the metrics.
+const StatusClientClosedRequest = 499
+
+// ClientGone reports whether the client of the request whose context is ctx went away: its
+// context was cancelled, rather than past a deadline of the service's own, which is an outage.
+// Whatever error a request then met came of that, and is no failure of the service.
+func ClientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 // RequestInfo is what the handlers of a request tell the log line and the metrics about it.
