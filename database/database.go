@@ -223,6 +223,12 @@ func Connect(ctx context.Context, cfg Config, timeout time.Duration, logger *slo
 	}
 }
 
+// isDeadlock reports whether err is InnoDB's refusal of a statement chosen as a deadlock's victim.
+func isDeadlock(err error) bool {
+	e, ok := errors.AsType[*mysql.MySQLError](err)
+	return ok && e.Number == 1213
+}
+
 // IsUnavailable reports whether err means that the database could not be reached, or was too busy
 // to answer in time: a failure that retrying later may cure, unlike a bad statement.
 func IsUnavailable(err error) bool {
@@ -241,6 +247,7 @@ func IsUnavailable(err error) bool {
 		case 1040, // too many connections
 			1053, // server shutdown in progress
 			1205, // lock wait timeout
+			1213, // deadlock, after UserStore's retries
 			1290, // read-only (--read-only), as during a failover
 			1836, // read-only mode
 			1927: // connection killed

@@ -109,7 +109,11 @@ func (s *UserStore) List(ctx context.Context, afterID int64, limit int) ([]*mode
 // Insert implements models.UserStore.
 func (s *UserStore) Insert(ctx context.Context, u models.User, keys models.Keys) (*models.User, error) {
 	row := &UserRow{User: u, UsernameKey: *keys.Username, EmailKey: *keys.Email}
-	if err := s.db.WithContext(ctx).Create(row).Error; err != nil {
+	err := retryDeadlocks(func() error {
+		row.ID = 0 // a statement that was rolled back gave it no ID
+		return s.db.WithContext(ctx).Create(row).Error
+	})
+	if err != nil {
 		return nil, storeError(err)
 	}
 	return &row.User, nil
@@ -122,12 +126,35 @@ func (s *UserStore) Update(ctx context.Context, id int64, change models.UserChan
 	if err != nil {
 		return false, storeError(err)
 	}
-	res, err := stmt.ExecContext(ctx, args...)
+	var res sql.Result
+	err = retryDeadlocks(func() (err error) {
+		res, err = stmt.ExecContext(ctx, args...)
+		return err
+	})
 	if err != nil {
 		return false, storeError(s.translate(err))
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
+}
+
+// deadlockAttempts is how many times a write that InnoDB chose as a deadlock's victim is made in
+// all. Each write is one statement outside any transaction, and the victim's statement is rolled
+// back whole, so making it again is safe; and the transaction it met usually ends soon after.
+const deadlockAttempts = 3
+
+// retryDeadlocks runs write until it is not a deadlock's victim, deadlockAttempts times at most.
+// A deadlock is none of the caller's doing, and the write it met decides what the data says: a
+// name that write took is then a key taken, a conflict, and no internal error. Past the attempts
+// the deadlock is SERVICE_UNAVAILABLE, as the database is too busy (see IsUnavailable).
+func retryDeadlocks(write func() error) error {
+	var err error
+	for range deadlockAttempts {
+		if err = write(); !isDeadlock(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // updateStatement returns the prepared UPDATE for change, and its arguments.

@@ -3,8 +3,10 @@ package database_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"usergraph/database"
 	"usergraph/internal/dbtest"
@@ -197,4 +199,113 @@ func TestUserStore(t *testing.T) {
 			}
 		})
 	})
+}
+
+// A write that InnoDB picks as a deadlock's victim is made again, and then says what the data
+// says: applied once the other transaction let go of the name, or the key taken once it kept it;
+// never an error of the database's. The deadlock is a real one: another transaction inserts a
+// name and then updates the row that the store's rename of another user has locked. It is made
+// heavier than the rename, so that InnoDB rolls the rename back rather than it.
+func TestWritesOutliveADeadlock(t *testing.T) {
+	if !dbtest.MySQLConfigured(t) {
+		t.Skip("needs TEST_MYSQL_DSN: SQLite runs one writer at a time, and has no deadlocks")
+	}
+	for _, tc := range []struct {
+		name        string
+		otherCommit bool
+		wantApplied bool
+		wantErr     error
+	}{
+		{"AppliedOnceTheOtherRollsBack", false, true, nil},
+		{"KeyTakenOnceTheOtherCommits", true, false, models.ErrKeyTaken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			url := dbtest.MySQLURL(t)
+			db := dbtest.Open(t, url)
+			store := database.NewUserStore(db)
+			u, err := store.Insert(ctx, models.User{Username: "renamed", Email: "renamed@example.com", Version: 1}, keys("renamed", "renamed@example.com"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadlocks := func() (n int) {
+				db.Raw("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS'").Scan(&n)
+				return n
+			}
+			before := deadlocks()
+
+			sqlDB, err := dbtest.Open(t, url).DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := sqlDB.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if _, err := other.ExecContext(ctx, q, args...); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			insert := "INSERT INTO users (username, email, username_key, email_key, version, created_at, updated_at) VALUES (?, ?, ?, ?, 1, NOW(6), NOW(6))"
+			exec("BEGIN")
+			for i := range 50 {
+				name := fmt.Sprintf("ballast%d", i)
+				exec(insert, name, name+"@example.com", name, name+"@example.com")
+			}
+			exec(insert, "wanted", "wanted@example.com", "wanted", "wanted@example.com")
+
+			// The rename locks its row, then waits for the name the other transaction holds.
+			result := make(chan error, 1)
+			var applied bool
+			go func() {
+				name := "wanted"
+				var err error
+				applied, err = store.Update(ctx, u.ID, models.UserChange{Username: &name, Keys: keys(name, "")})
+				result <- err
+			}()
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				// A second in, the rename is waiting for a lock: it has nothing else to wait for.
+				var waiting int
+				if err := db.Raw("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE users SET username%' AND TIME >= 1").Scan(&waiting).Error; err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				select {
+				case err := <-result:
+					t.Fatalf("the rename ended (applied %v, err %v) before it waited for the name", applied, err)
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the rename never waited for the name")
+				}
+			}
+			// The other transaction now wants the renamed row: a cycle, and the rename its victim.
+			exec("UPDATE users SET version = version + 1 WHERE id = ?", u.ID)
+			if tc.otherCommit {
+				exec("COMMIT")
+			} else {
+				exec("ROLLBACK")
+			}
+
+			err = <-result
+			if got := deadlocks() - before; got < 1 {
+				t.Fatalf("no deadlock happened (%d), so this tested nothing", got)
+			}
+			if applied != tc.wantApplied || !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+				t.Errorf("applied %v, err %v; want %v, %v", applied, err, tc.wantApplied, tc.wantErr)
+			}
+			got, err := store.Get(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantName := map[bool]string{true: "wanted", false: "renamed"}[tc.wantApplied]; got.Username != wantName {
+				t.Errorf("stored username %q, want %q", got.Username, wantName)
+			}
+		})
+	}
 }
