@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,6 +62,39 @@ func TestConcurrentWritersCannotBothWin(t *testing.T) {
 				}
 			})
 		}
+
+		// Many creates of one name at once: the unique index decides, and each loser hears
+		// CONFLICT, never an error of the database's (InnoDB may make concurrent inserts of one
+		// key deadlock, and the store makes the victim's insert again).
+		t.Run("create", func(t *testing.T) {
+			base := apitest.Uniq("founder")
+			results := make([]apitest.GraphQLResponse, writers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range writers {
+				wg.Go(func() {
+					<-start
+					results[i] = s.GraphQL(t, s.AdminToken, `mutation($in: CreateUserInput!) { createUser(input: $in) { id } }`,
+						map[string]any{"in": map[string]any{"username": caseVariant(base, i), "email": fmt.Sprintf("%s-%d@example.com", base, i)}})
+				})
+			}
+			close(start)
+			wg.Wait()
+			won := 0
+			for i, r := range results {
+				switch {
+				case r.Code() == "":
+					won++
+				case r.Code() != "CONFLICT" || r.Field() != "username":
+					t.Errorf("creator %d: got %q %q, want success or CONFLICT username: %+v", i, r.Code(), r.Field(), r.Errors)
+				}
+			}
+			var holders int64
+			s.DB.Table("users").Where("username_key = ?", strings.ToLower(base)).Count(&holders)
+			if won != 1 || holders != 1 {
+				t.Errorf("%d creators won and %d users hold %q, want 1 and 1", won, holders, base)
+			}
+		})
 	})
 }
 
