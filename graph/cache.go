@@ -74,9 +74,6 @@ func (c *boundedCache[K, V]) Add(_ context.Context, key K, value V) {
 	c.entries.Set(key, weighed[V]{value: value, weight: uint32(min(w, math.MaxUint32))})
 }
 
-// weightedSize is the sum of the weights of the entries now cached.
-func (c *boundedCache[K, V]) weightedSize() uint64 { return c.entries.WeightedSize() }
-
 var (
 	_ graphql.Cache[*ast.QueryDocument] = (*boundedCache[string, *ast.QueryDocument])(nil)
 	_ graphql.Cache[string]             = (*boundedCache[string, string])(nil)
