@@ -109,7 +109,8 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if telemetry.ClientGone(ctx) {
-			// Nobody will read the answer (the transport sends none): not the service's failure.
+			// Nobody will read the answer, and telemetry counts the request as the client's: no
+			// failure of the service's to log.
 			logger.DebugContext(ctx, "graphql: the client went away before the answer", "err", err, "path", gqlErr.Path.String())
 			gqlErr.Extensions = map[string]any{"code": string(models.ErrorCode(err))}
 			return gqlErr

@@ -18,7 +18,6 @@ import (
 
 	"usergraph/internal/jsonbody"
 	"usergraph/models"
-	"usergraph/telemetry"
 )
 
 // The media types a response is sent in (GraphQL over HTTP). application/graphql-response+json
@@ -254,10 +253,6 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		return
 	}
 	resp, status := run(r, exec, media, &params, start, true)
-	if telemetry.ClientGone(r.Context()) {
-		w.WriteHeader(telemetry.StatusClientClosedRequest)
-		return
-	}
 	writeResponse(w, media, status, encodable(resp))
 }
 

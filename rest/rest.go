@@ -331,11 +331,10 @@ func writeUser(w http.ResponseWriter, u *models.User) {
 }
 
 // writeError renders an operation's error. When the client went away, whatever the error, there
-// is nobody to render it for: the request is logged as StatusClientClosedRequest, not as an error.
+// is nobody to render it for, and no failure to log: telemetry counts the request as the client's.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	if telemetry.ClientGone(r.Context()) {
 		logger.DebugContext(r.Context(), "rest: the client went away before the answer", "err", err)
-		w.WriteHeader(telemetry.StatusClientClosedRequest)
 		return
 	}
 	code := models.ErrorCode(err)

@@ -71,9 +71,10 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// StatusClientClosedRequest is the status a request is logged and counted with when its client
-// went away before the answer: nginx's 499, as no status of HTTP's own means it. Nobody receives
-// it, and it is not a failure of the service, so it must not look like a 500 in the metrics.
+// StatusClientClosedRequest is the status Middleware logs and counts a request with when its
+// client went away before the answer: nginx's 499, as no status of HTTP's own means it. Nobody
+// receives it, and it is not a failure of the service, so it must not look like a 500 in the
+// metrics.
 const StatusClientClosedRequest = 499
 
 // ClientGone reports whether the client of the request whose context is ctx went away: its
@@ -128,6 +129,11 @@ func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.H
 			w.Header().Set("X-Request-ID", info.ID)
 			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 			next.ServeHTTP(rec, r)
+			if ClientGone(r.Context()) {
+				// Whatever the handler wrote, nobody read it: the request is the client's 499,
+				// whichever route it took and whatever its handler made of the cancellation.
+				rec.status = StatusClientClosedRequest
+			}
 
 			elapsed := time.Since(start)
 			route := r.Pattern // set by the ServeMux on this very request

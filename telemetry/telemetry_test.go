@@ -75,6 +75,14 @@ func newService(t *testing.T, level slog.Level) *service {
 		logger.ErrorContext(r.Context(), "rest: internal error", "err", "disk full")
 		w.WriteHeader(http.StatusInternalServerError)
 	})
+	// A handler whose database call fails once its client has gone, as the edges' would.
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Err() != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte(`{"id": "42"}`))
+	})
 	return &service{handler: telemetry.Middleware(logger, metrics)(mux), metrics: metrics, log: logs}
 }
 
@@ -348,4 +356,28 @@ func matches(line, want map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// A request whose client went away is logged and counted as 499, whatever its handler wrote:
+// nobody read it, and it is no failure of the service's.
+func TestClientThatGoesAwayIsCountedAs499(t *testing.T) {
+	s := newService(t, slog.LevelInfo)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/users/42", nil).WithContext(ctx))
+	s.handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/users/43", nil))
+
+	var got []float64
+	for _, line := range s.lines(t) {
+		if line["route"] == "GET /users/{id}" {
+			got = append(got, line["status"].(float64))
+		}
+	}
+	if want := []float64{499, 200}; !slices.Equal(got, want) {
+		t.Errorf("logged statuses %v, want %v", got, want)
+	}
+	metrics := s.scrape(t)
+	if !strings.Contains(metrics, `usergraph_http_requests_total{method="GET",route="GET /users/{id}",status="499"} 1`) || strings.Contains(metrics, `status="500"`) {
+		t.Errorf("the request is not counted as 499:\n%s", metrics)
+	}
 }
