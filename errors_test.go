@@ -46,20 +46,7 @@ func TestConcurrentWritersCannotBothWin(t *testing.T) {
 				close(start)
 				wg.Wait()
 
-				won := 0
-				for i, r := range results {
-					switch {
-					case r.Code() == "":
-						won++
-					case r.Code() != "CONFLICT" || r.Field() != field:
-						t.Errorf("writer %d: got %q %q, want success or CONFLICT %s: %+v", i, r.Code(), r.Field(), field, r.Errors)
-					}
-				}
-				var holders int64
-				s.DB.Table("users").Where(field+"_key = ?", strings.ToLower(base)).Count(&holders)
-				if won != 1 || holders != 1 {
-					t.Errorf("%d writers won and %d users hold %q, want 1 and 1", won, holders, base)
-				}
+				s.oneWonTheRest(t, results, field, base)
 			})
 		}
 
@@ -80,22 +67,29 @@ func TestConcurrentWritersCannotBothWin(t *testing.T) {
 			}
 			close(start)
 			wg.Wait()
-			won := 0
-			for i, r := range results {
-				switch {
-				case r.Code() == "":
-					won++
-				case r.Code() != "CONFLICT" || r.Field() != "username":
-					t.Errorf("creator %d: got %q %q, want success or CONFLICT username: %+v", i, r.Code(), r.Field(), r.Errors)
-				}
-			}
-			var holders int64
-			s.DB.Table("users").Where("username_key = ?", strings.ToLower(base)).Count(&holders)
-			if won != 1 || holders != 1 {
-				t.Errorf("%d creators won and %d users hold %q, want 1 and 1", won, holders, base)
-			}
+			s.oneWonTheRest(t, results, "username", base)
 		})
 	})
+}
+
+// oneWonTheRest fails the test unless exactly one of results succeeded, every other was refused
+// with CONFLICT on field, and exactly one user holds value in field.
+func (s *testServer) oneWonTheRest(t *testing.T, results []apitest.GraphQLResponse, field, value string) {
+	t.Helper()
+	won := 0
+	for i, r := range results {
+		switch {
+		case r.Code() == "":
+			won++
+		case r.Code() != "CONFLICT" || r.Field() != field:
+			t.Errorf("writer %d: got %q %q, want success or CONFLICT %s: %+v", i, r.Code(), r.Field(), field, r.Errors)
+		}
+	}
+	var holders int64
+	s.DB.Table("users").Where(field+"_key = ?", strings.ToLower(value)).Count(&holders)
+	if won != 1 || holders != 1 {
+		t.Errorf("%d writers won and %d users hold %q, want 1 and 1", won, holders, value)
+	}
 }
 
 // caseVariant spells s with the letters upper-cased where the bits of i say.
