@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -202,110 +203,156 @@ func TestUserStore(t *testing.T) {
 }
 
 // A write that InnoDB picks as a deadlock's victim is made again, and then says what the data
-// says: applied once the other transaction let go of the name, or the key taken once it kept it;
-// never an error of the database's. The deadlock is a real one: another transaction inserts a
-// name and then updates the row that the store's rename of another user has locked. It is made
-// heavier than the rename, so that InnoDB rolls the rename back rather than it.
+// says: done once the other transaction let go of the name, or the key taken once it kept it;
+// never an error of the database's. The deadlocks are real ones: another transaction takes a name,
+// the store's write locks a row and waits for the name, and the other transaction then wants that
+// row. It is made heavier than the write, so that InnoDB rolls the write back rather than it.
 func TestWritesOutliveADeadlock(t *testing.T) {
 	if !dbtest.MySQLConfigured(t) {
 		t.Skip("needs TEST_MYSQL_DSN: SQLite runs one writer at a time, and has no deadlocks")
 	}
-	for _, tc := range []struct {
-		name        string
-		otherCommit bool
-		wantApplied bool
-		wantErr     error
-	}{
-		{"AppliedOnceTheOtherRollsBack", false, true, nil},
-		{"KeyTakenOnceTheOtherCommits", true, false, models.ErrKeyTaken},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			url := dbtest.MySQLURL(t)
-			db := dbtest.Open(t, url)
-			store := database.NewUserStore(db)
-			u, err := store.Insert(ctx, models.User{Username: "renamed", Email: "renamed@example.com", Version: 1}, keys("renamed", "renamed@example.com"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			deadlocks := func() (n int) {
-				db.Raw("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS'").Scan(&n)
-				return n
-			}
-			before := deadlocks()
-
-			sqlDB, err := dbtest.Open(t, url).DB()
-			if err != nil {
-				t.Fatal(err)
-			}
-			other, err := sqlDB.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close()
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := other.ExecContext(ctx, q, args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			insert := "INSERT INTO users (username, email, username_key, email_key, version, created_at, updated_at) VALUES (?, ?, ?, ?, 1, NOW(6), NOW(6))"
-			exec("BEGIN")
-			for i := range 50 {
-				name := fmt.Sprintf("ballast%d", i)
-				exec(insert, name, name+"@example.com", name, name+"@example.com")
-			}
-			exec(insert, "wanted", "wanted@example.com", "wanted", "wanted@example.com")
-
-			// The rename locks its row, then waits for the name the other transaction holds.
-			result := make(chan error, 1)
-			var applied bool
-			go func() {
-				name := "wanted"
-				var err error
-				applied, err = store.Update(ctx, u.ID, models.UserChange{Username: &name, Keys: keys(name, "")})
-				result <- err
-			}()
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				// A second in, the rename is waiting for a lock: it has nothing else to wait for.
-				var waiting int
-				if err := db.Raw("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE users SET username%' AND TIME >= 1").Scan(&waiting).Error; err != nil {
+	const wanted = "wanted"
+	type write struct {
+		// statement is how the write's statement starts, to find it waiting in the process list.
+		statement string
+		// do makes the write, and reports whether it was made.
+		do func(ctx context.Context, store *database.UserStore, renamed *models.User) (bool, error)
+		// email is that of the user who holds the name when the write is done.
+		email string
+		// lockRow is what the other transaction runs to want the row the write has locked.
+		lockRow func(renamed *models.User, lastOwnID int64) (string, []any)
+	}
+	writes := map[string]write{
+		"Rename": {
+			statement: "UPDATE users SET username",
+			email:     "renamed@example.com",
+			do: func(ctx context.Context, store *database.UserStore, renamed *models.User) (bool, error) {
+				name := wanted
+				return store.Update(ctx, renamed.ID, models.UserChange{Username: &name, Keys: keys(name, "")})
+			},
+			lockRow: func(renamed *models.User, _ int64) (string, []any) {
+				return "UPDATE users SET version = version + 1 WHERE id = ?", []any{renamed.ID}
+			},
+		},
+		"Insert": {
+			statement: "INSERT INTO `users`",
+			email:     "new-" + wanted + "@example.com",
+			do: func(ctx context.Context, store *database.UserStore, _ *models.User) (bool, error) {
+				_, err := store.Insert(ctx, models.User{Username: wanted, Email: "new-" + wanted + "@example.com", Version: 1}, keys(wanted, "new-"+wanted+"@example.com"))
+				return err == nil, err
+			},
+			// The insert's row comes after every row the other transaction made.
+			lockRow: func(_ *models.User, lastOwnID int64) (string, []any) {
+				return "SELECT id FROM users WHERE id > ? FOR UPDATE", []any{lastOwnID}
+			},
+		},
+	}
+	for writeName, w := range writes {
+		for _, tc := range []struct {
+			name        string
+			otherCommit bool
+			wantDone    bool
+			wantErr     error
+		}{
+			{"DoneOnceTheOtherRollsBack", false, true, nil},
+			{"KeyTakenOnceTheOtherCommits", true, false, models.ErrKeyTaken},
+		} {
+			t.Run(writeName+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				url := dbtest.MySQLURL(t)
+				db := dbtest.Open(t, url)
+				store := database.NewUserStore(db)
+				renamed, err := store.Insert(ctx, models.User{Username: "renamed", Email: "renamed@example.com", Version: 1}, keys("renamed", "renamed@example.com"))
+				if err != nil {
 					t.Fatal(err)
 				}
-				if waiting > 0 {
-					break
+				deadlocks := func() (n int) {
+					db.Raw("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS'").Scan(&n)
+					return n
 				}
-				select {
-				case err := <-result:
-					t.Fatalf("the rename ended (applied %v, err %v) before it waited for the name", applied, err)
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the rename never waited for the name")
-				}
-			}
-			// The other transaction now wants the renamed row: a cycle, and the rename its victim.
-			exec("UPDATE users SET version = version + 1 WHERE id = ?", u.ID)
-			if tc.otherCommit {
-				exec("COMMIT")
-			} else {
-				exec("ROLLBACK")
-			}
+				before := deadlocks()
 
-			err = <-result
-			if got := deadlocks() - before; got < 1 {
-				t.Fatalf("no deadlock happened (%d), so this tested nothing", got)
-			}
-			if applied != tc.wantApplied || !errors.Is(err, tc.wantErr) && err != tc.wantErr {
-				t.Errorf("applied %v, err %v; want %v, %v", applied, err, tc.wantApplied, tc.wantErr)
-			}
-			got, err := store.Get(ctx, u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if wantName := map[bool]string{true: "wanted", false: "renamed"}[tc.wantApplied]; got.Username != wantName {
-				t.Errorf("stored username %q, want %q", got.Username, wantName)
-			}
-		})
+				sqlDB, err := dbtest.Open(t, url).DB()
+				if err != nil {
+					t.Fatal(err)
+				}
+				other, err := sqlDB.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				exec := func(q string, args ...any) sql.Result {
+					t.Helper()
+					res, err := other.ExecContext(ctx, q, args...)
+					if err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+					return res
+				}
+				insert := "INSERT INTO users (username, email, username_key, email_key, version, created_at, updated_at) VALUES (?, ?, ?, ?, 1, NOW(6), NOW(6))"
+				exec("BEGIN")
+				for i := range 50 {
+					name := fmt.Sprintf("ballast%d", i)
+					exec(insert, name, name+"@example.com", name, name+"@example.com")
+				}
+				lastOwnID, err := exec(insert, wanted, wanted+"@example.com", wanted, wanted+"@example.com").LastInsertId()
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				// The write locks its row, then waits for the name the other transaction holds.
+				result := make(chan error, 1)
+				var done bool
+				go func() {
+					var err error
+					done, err = w.do(ctx, store, renamed)
+					result <- err
+				}()
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+					// A second in, the write is waiting for a lock: it has nothing else to wait for.
+					var waiting int
+					if err := db.Raw("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND TIME >= 1", w.statement+"%").Scan(&waiting).Error; err != nil {
+						t.Fatal(err)
+					}
+					if waiting > 0 {
+						break
+					}
+					select {
+					case err := <-result:
+						t.Fatalf("the write ended (done %v, err %v) before it waited for the name", done, err)
+					default:
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the write never waited for the name")
+					}
+				}
+				// The other transaction now wants the write's row: a cycle, and the write its victim.
+				q, args := w.lockRow(renamed, lastOwnID)
+				exec(q, args...)
+				if tc.otherCommit {
+					exec("COMMIT")
+				} else {
+					exec("ROLLBACK")
+				}
+
+				err = <-result
+				if got := deadlocks() - before; got < 1 {
+					t.Fatalf("no deadlock happened (%d), so this tested nothing", got)
+				}
+				if done != tc.wantDone || !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+					t.Errorf("done %v, err %v; want %v, %v", done, err, tc.wantDone, tc.wantErr)
+				}
+				// The name is the write's when it was done, the other transaction's when not.
+				wantHolder := wanted + "@example.com"
+				if tc.wantDone {
+					wantHolder = w.email
+				}
+				var holders []string
+				db.Raw("SELECT email FROM users WHERE username_key = ?", wanted).Scan(&holders)
+				if len(holders) != 1 || holders[0] != wantHolder {
+					t.Errorf("the name is held by %v, want %s alone", holders, wantHolder)
+				}
+			})
+		}
 	}
 }
