@@ -284,12 +284,12 @@ func TestConfigurableLimits(t *testing.T) {
 }
 
 // No stream of requests, with or without a token, can make the caches keep more than CacheBytes:
-// here, valid documents of 24 KiB each, small enough for every cache to keep, each also
+// here, valid documents of 48 KiB each, small enough for the document cache to keep, each also
 // registered as a persisted query and run under an operation name of its own.
 func TestCachesAreBoundedByBytes(t *testing.T) {
 	url := newTestServer(t, dbtest.SQLiteURL(t), DefaultLimits).URL + "/graphql"
 	const requests = 1500
-	padding := strings.Repeat("x", 24<<10)
+	padding := strings.Repeat("x", 48<<10)
 	send := func(i int) {
 		q := fmt.Sprintf("query Q%d {__typename} #%d%s", i, i, padding)
 		sum := sha256.Sum256([]byte(q))
@@ -309,7 +309,7 @@ func TestCachesAreBoundedByBytes(t *testing.T) {
 	}
 	grown := int64(liveHeap()) - int64(before)
 	t.Logf("%d requests of %d KiB grew the live heap by %d KiB", requests, len(padding)>>10, grown>>10)
-	// Unbounded, each of the three caches would keep the 36 MiB of text these requests sent.
+	// Unbounded, the caches would keep the 72 MiB of text these requests sent, and their trees.
 	// The caches' weights are estimates, and connections and pools take a little of their own.
 	if limit := int64(CacheBytes + 8<<20); grown > limit {
 		t.Errorf("the live heap grew by %d MiB, more than the caches' budget of %d MiB and 8 MiB to spare", grown>>20, CacheBytes>>20)
