@@ -27,6 +27,8 @@ type config struct {
 	GraphQL        graph.Limits
 	// RequireIfMatch makes every update name the version it applies to (models.RequireIfVersion).
 	RequireIfMatch bool
+	// IdempotencyTTL is how long the outcome of a request with an Idempotency-Key is kept.
+	IdempotencyTTL time.Duration
 	LogLevel       slog.Level
 }
 
@@ -57,6 +59,7 @@ var variables = []variable{
 	{"GRAPHQL_MAX_BATCH", "0", "operations one POST may carry as a JSON array"},
 	{"GRAPHQL_INTROSPECTION", "true", "whether introspection and suggestions are on"},
 	{"REQUIRE_IF_MATCH", "false", "whether an update without If-Match or expectedVersion is refused"},
+	{"IDEMPOTENCY_TTL", "24h", "how long an Idempotency-Key's outcome is kept"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -117,6 +120,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	durationVar("DB_CONN_MAX_LIFETIME", &cfg.Database.ConnMaxLifetime)
 	durationVar("DB_CONNECT_TIMEOUT", &cfg.ConnectTimeout)
 	durationVar("REQUEST_TIMEOUT", &cfg.RequestTimeout)
+	durationVar("IDEMPOTENCY_TTL", &cfg.IdempotencyTTL)
 
 	cfg.Auth = auth.Config{
 		Secret:     []byte(getenv("JWT_SECRET")),

@@ -13,6 +13,7 @@ import (
 	"usergraph/auth"
 	"usergraph/database"
 	"usergraph/graph"
+	"usergraph/idempotency"
 	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
@@ -58,6 +59,7 @@ func newTestServerWith(t testing.TB, databaseURL string, authCfg auth.Config) *t
 	srv := httptest.NewServer(NewServer(deps{
 		Logger:         logger,
 		Users:          models.NewUserService(database.NewUserStore(db)),
+		Keys:           idempotency.NewKeeper(database.NewKeyStore(db), idempotency.DefaultTTL, 10*time.Second+keyLockMargin),
 		Verifier:       verifier,
 		DB:             sqlDB,
 		Metrics:        telemetry.NewMetrics(sqlDB),

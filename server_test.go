@@ -64,6 +64,7 @@ func (r *running) waitHealthy(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		select {
 		case err := <-r.done:
+			r.done <- err // for the cleanup, which waits for it
 			t.Fatalf("run returned early: %v\nstderr:\n%s", err, r.stderr.String())
 		default:
 		}

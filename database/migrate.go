@@ -30,6 +30,7 @@ var migrations = map[Dialect][]string{
 			UNIQUE KEY users_username_key (username_key),
 			UNIQUE KEY users_email_key (email_key)
 		) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+		idempotencyKeysMySQL,
 	},
 	SQLite: {
 		// AUTOINCREMENT: an ID is never handed out again after its user is deleted, so that a token
@@ -46,8 +47,38 @@ var migrations = map[Dialect][]string{
 		);
 		CREATE UNIQUE INDEX IF NOT EXISTS users_username_key ON users (username_key);
 		CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (email_key)`,
+		idempotencyKeysSQLite,
 	},
 }
+
+// The idempotency_keys table keeps the outcomes of requests sent with an Idempotency-Key (see
+// KeyStore). Its ID is a hash of the caller and the key; times are Unix milliseconds; the index
+// on expires_at lets expired rows be purged without reading the others.
+const (
+	idempotencyKeysMySQL = `CREATE TABLE IF NOT EXISTS idempotency_keys (
+			id BINARY(32) NOT NULL,
+			fingerprint BINARY(32) NOT NULL,
+			token BINARY(16) NOT NULL,
+			locked_until BIGINT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			status SMALLINT NOT NULL DEFAULT 0,
+			headers BLOB NULL,
+			body MEDIUMBLOB NULL,
+			PRIMARY KEY (id),
+			KEY idempotency_keys_expires_at (expires_at)
+		) ENGINE=InnoDB`
+	idempotencyKeysSQLite = `CREATE TABLE IF NOT EXISTS idempotency_keys (
+			id BLOB NOT NULL PRIMARY KEY,
+			fingerprint BLOB NOT NULL,
+			token BLOB NOT NULL,
+			locked_until INTEGER NOT NULL,
+			expires_at INTEGER NOT NULL,
+			status INTEGER NOT NULL DEFAULT 0,
+			headers BLOB,
+			body BLOB
+		) WITHOUT ROWID;
+		CREATE INDEX IF NOT EXISTS idempotency_keys_expires_at ON idempotency_keys (expires_at)`
+)
 
 // migrate applies the migrations that the database has not seen yet, recording each in
 // schema_migrations. On MySQL, replicas starting together take turns through a named lock.

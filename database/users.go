@@ -81,7 +81,7 @@ func updateUserSQL(username, email, ifVersion bool) string {
 
 // Get implements models.UserStore.
 func (s *UserStore) Get(ctx context.Context, id int64) (*models.User, error) {
-	stmt, err := s.get.prepare(ctx, s.db.ConnPool)
+	stmt, err := s.get.prepare(ctx, s.db)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -99,7 +99,7 @@ func (s *UserStore) Get(ctx context.Context, id int64) (*models.User, error) {
 // List implements models.UserStore.
 func (s *UserStore) List(ctx context.Context, afterID int64, limit int) ([]*models.User, error) {
 	var users []*models.User
-	err := s.db.WithContext(ctx).Model(&UserRow{}).Where("id > ?", afterID).Order("id").Limit(limit).Find(&users).Error
+	err := conn(ctx, s.db).Model(&UserRow{}).Where("id > ?", afterID).Order("id").Limit(limit).Find(&users).Error
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -109,9 +109,9 @@ func (s *UserStore) List(ctx context.Context, afterID int64, limit int) ([]*mode
 // Insert implements models.UserStore.
 func (s *UserStore) Insert(ctx context.Context, u models.User, keys models.Keys) (*models.User, error) {
 	row := &UserRow{User: u, UsernameKey: *keys.Username, EmailKey: *keys.Email}
-	err := retryDeadlocks(func() error {
+	err := retryDeadlocks(ctx, func() error {
 		row.ID = 0 // a statement that was rolled back gave it no ID
-		return s.db.WithContext(ctx).Create(row).Error
+		return conn(ctx, s.db).Create(row).Error
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -122,12 +122,12 @@ func (s *UserStore) Insert(ctx context.Context, u models.User, keys models.Keys)
 // Update implements models.UserStore.
 func (s *UserStore) Update(ctx context.Context, id int64, change models.UserChange) (bool, error) {
 	prepared, args := s.updateStatement(id, change)
-	stmt, err := prepared.prepare(ctx, s.db.ConnPool)
+	stmt, err := prepared.prepare(ctx, s.db)
 	if err != nil {
 		return false, storeError(err)
 	}
 	var res sql.Result
-	err = retryDeadlocks(func() (err error) {
+	err = retryDeadlocks(ctx, func() (err error) {
 		res, err = stmt.ExecContext(ctx, args...)
 		return err
 	})
@@ -147,9 +147,17 @@ const deadlockAttempts = 3
 // A deadlock is none of the caller's doing, and the write it met decides what the data says: a
 // name that write took is then a key taken, a conflict, and no internal error. Past the attempts
 // the deadlock is SERVICE_UNAVAILABLE, as the database is too busy (see IsUnavailable).
-func retryDeadlocks(write func() error) error {
+//
+// A write in a transaction (see KeyStore.InTx) is made once: InnoDB rolls back the whole
+// transaction of a deadlock's victim, so that making the write again would make it outside the
+// transaction, apart from the rest of it.
+func retryDeadlocks(ctx context.Context, write func() error) error {
+	attempts := deadlockAttempts
+	if inTx(ctx) {
+		attempts = 1
+	}
 	var err error
-	for range deadlockAttempts {
+	for range attempts {
 		if err = write(); !isDeadlock(err) {
 			return err
 		}
@@ -179,7 +187,7 @@ func (s *UserStore) updateStatement(id int64, change models.UserChange) (*prepar
 
 // Taken implements models.UserStore.
 func (s *UserStore) Taken(ctx context.Context, excludeID int64, keys models.Keys) (username, email bool, err error) {
-	q := s.db.WithContext(ctx).Select("username_key", "email_key").Where("id <> ?", excludeID)
+	q := conn(ctx, s.db).Select("username_key", "email_key").Where("id <> ?", excludeID)
 	switch {
 	case keys.Username != nil && keys.Email != nil:
 		q = q.Where("username_key = ? OR email_key = ?", *keys.Username, *keys.Email)
@@ -204,7 +212,7 @@ func (s *UserStore) Taken(ctx context.Context, excludeID int64, keys models.Keys
 
 // Delete implements models.UserStore.
 func (s *UserStore) Delete(ctx context.Context, id int64) error {
-	res := s.db.WithContext(ctx).Delete(&UserRow{}, id)
+	res := conn(ctx, s.db).Delete(&UserRow{}, id)
 	if res.Error != nil {
 		return storeError(res.Error)
 	}
@@ -223,9 +231,25 @@ type preparedStmt struct {
 	stmt  atomic.Pointer[sql.Stmt]
 }
 
-// prepare returns the prepared statement, preparing it if need be. Preparing fails while the
-// database is unreachable, and is tried again on the next call.
-func (p *preparedStmt) prepare(ctx context.Context, pool gorm.ConnPool) (*sql.Stmt, error) {
+// prepare returns the prepared statement, preparing it if need be, for a call made with ctx: in
+// the transaction ctx carries, if any (see KeyStore.InTx). Preparing fails while the database is
+// unreachable, and is tried again on the next call.
+func (p *preparedStmt) prepare(ctx context.Context, db *gorm.DB) (*sql.Stmt, error) {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		if sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx); ok {
+			// On the transaction's own connection: preparing on the pool would wait for another
+			// one, and the pool may have no other (SQLite's :memory: has one).
+			if st := p.stmt.Load(); st != nil {
+				return sqlTx.StmtContext(ctx, st), nil
+			}
+			return sqlTx.PrepareContext(ctx, p.query)
+		}
+	}
+	return p.prepared(ctx, db.ConnPool)
+}
+
+// prepared returns the statement prepared on pool, preparing it if need be.
+func (p *preparedStmt) prepared(ctx context.Context, pool gorm.ConnPool) (*sql.Stmt, error) {
 	if st := p.stmt.Load(); st != nil {
 		return st, nil
 	}

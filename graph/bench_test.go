@@ -25,7 +25,7 @@ func BenchmarkUpdateUser(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := NewHandler(users, slog.New(slog.NewJSONHandler(io.Discard, nil)), DefaultLimits)
+	h := NewHandler(users, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), DefaultLimits)
 	caller := models.ContextWithCaller(context.Background(), &models.Caller{UserID: models.IDString(u.ID)})
 	b.ReportAllocs()
 	n := 0

@@ -38,4 +38,12 @@ var requestStatus = map[string]int{
 	codeNotAcceptable:           http.StatusNotAcceptable,
 	codeUnsupportedMediaType:    http.StatusUnsupportedMediaType,
 	string(models.BadUserInput): http.StatusBadRequest,
+	// A request with an Idempotency-Key that cannot run: as the REST route answers them.
+	string(models.IdempotencyKeyMismatch): http.StatusUnprocessableEntity,
+	string(models.IdempotencyKeyInUse):    http.StatusConflict,
+	string(models.Unavailable):            http.StatusServiceUnavailable,
+	string(models.Internal):               http.StatusInternalServerError,
 }
+
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "5"

@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"usergraph/graph/model"
+	"usergraph/idempotency"
 	"usergraph/models"
 	"usergraph/telemetry"
 )
@@ -65,8 +66,9 @@ const MutationCost = 50
 // NewHandler returns the GraphQL endpoint: POST with a JSON body (or, if limits allow, a JSON
 // array of them), GET for queries (never mutations), answered in
 // application/graphql-response+json or application/json as the Accept header asks, with a
-// parsed-query cache, automatic persisted queries and the limits given.
-func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) http.Handler {
+// parsed-query cache, automatic persisted queries and the limits given. A POST that carries one
+// mutation and an Idempotency-Key runs through keys (nil ignores the header).
+func NewHandler(users *models.UserService, keys *idempotency.Keeper, logger *slog.Logger, limits Limits) http.Handler {
 	cfg := Config{Resolvers: &Resolver{UserService: users}}
 	// A page of users counts as a full page, whatever first says, so that a document's
 	// complexity does not depend on its variables and is worked out once (see complexityLimit).
@@ -79,7 +81,7 @@ func NewHandler(users *models.UserService, logger *slog.Logger, limits Limits) h
 	srv := handler.New(schema)
 	srv.AddTransport(optionsOnly{transport.Options{AllowedMethods: allowedMethods}})
 	srv.AddTransport(queryGET{})
-	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes, maxBatch: limits.Batch})
+	srv.AddTransport(jsonPOST{maxBytes: limits.MaxBodyBytes, maxBatch: limits.Batch, keys: keys, logger: logger})
 	// Last: it takes whatever the others do not.
 	srv.AddTransport(unsupported{})
 	queryCache := newBoundedCache(documentCacheBytes, documentWeight)

@@ -10,23 +10,29 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
 	"usergraph/auth"
 	"usergraph/database"
+	"usergraph/idempotency"
 	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
 	"usergraph/models"
 )
 
+// testKeyLock is how long a request holds its Idempotency-Key in tests: longer than any runs.
+const testKeyLock = 30 * time.Second
+
 // newTestHandler returns the GraphQL handler with the given limits on db, its operations
 // configured by opts, logging nowhere. It is the handler alone: a request reaches it as anonymous
 // unless its context names a caller.
 func newTestHandler(db *gorm.DB, limits Limits, opts ...models.Option) http.Handler {
 	users := models.NewUserService(database.NewUserStore(db), opts...)
-	return NewHandler(users, slog.New(slog.NewTextHandler(io.Discard, nil)), limits)
+	keys := idempotency.NewKeeper(database.NewKeyStore(db), idempotency.DefaultTTL, testKeyLock)
+	return NewHandler(users, keys, slog.New(slog.NewTextHandler(io.Discard, nil)), limits)
 }
 
 // openWithAccount opens a new SQLite database as the service opens its own, with an account on it

@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"usergraph/idempotency"
 	"usergraph/internal/jsonbody"
 	"usergraph/models"
 )
@@ -137,9 +140,20 @@ type requestParams struct {
 // run runs one request and returns its response and the response's status in media. Only a
 // query runs unless mutations is set.
 func run(r *http.Request, exec graphql.GraphExecutor, media string, p *requestParams, start time.Time, mutations bool) (*graphql.Response, int) {
+	ctx, opCtx, resp, status := prepare(r, exec, media, p, start, mutations)
+	if resp != nil {
+		return resp, status
+	}
+	return execute(ctx, exec, opCtx, media)
+}
+
+// prepare reads, parses and validates one request, for execute to run. When the request cannot
+// run, it returns the response that says why instead, and its status in media.
+func prepare(r *http.Request, exec graphql.GraphExecutor, media string, p *requestParams, start time.Time, mutations bool) (context.Context, *graphql.OperationContext, *graphql.Response, int) {
+	ctx := r.Context()
 	// An automatic persisted query names its document by hash alone.
 	if p.Query == nil && p.Extensions["persistedQuery"] == nil {
-		return errorResponse(string(models.BadUserInput), `the request has no query: send {"query": "..."}`), requestStatus[string(models.BadUserInput)]
+		return ctx, nil, errorResponse(string(models.BadUserInput), `the request has no query: send {"query": "..."}`), requestStatus[string(models.BadUserInput)]
 	}
 	params := &graphql.RawParams{
 		OperationName: p.OperationName,
@@ -151,19 +165,24 @@ func run(r *http.Request, exec graphql.GraphExecutor, media string, p *requestPa
 	if p.Query != nil {
 		params.Query = *p.Query
 	}
-	ctx := r.Context()
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
-		return resp, requestErrorStatus(media, resp.Errors)
+		return ctx, nil, resp, requestErrorStatus(media, resp.Errors)
 	}
 	if !mutations && opCtx.Operation.Operation != ast.Query {
 		err := &gqlerror.Error{
 			Message:    fmt.Sprintf("GET runs queries only: send a %s with POST", opCtx.Operation.Operation),
 			Extensions: map[string]any{"code": codeMethodNotAllowed},
 		}
-		return exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), gqlerror.List{err}), requestStatus[codeMethodNotAllowed]
+		return ctx, nil, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), gqlerror.List{err}), requestStatus[codeMethodNotAllowed]
 	}
+	return ctx, opCtx, nil, 0
+}
+
+// execute runs an operation that prepare made ready, in ctx, and returns its response and the
+// response's status in media.
+func execute(ctx context.Context, exec graphql.GraphExecutor, opCtx *graphql.OperationContext, media string) (*graphql.Response, int) {
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
 	if resp.Data == nil {
@@ -197,6 +216,10 @@ func requestErrorStatus(media string, errs gqlerror.List) int {
 type jsonPOST struct {
 	maxBytes int64
 	maxBatch int
+	// keys runs mutations that carry an Idempotency-Key once each (see doKeyed); nil ignores the
+	// header.
+	keys   *idempotency.Keeper
+	logger *slog.Logger
 }
 
 var _ graphql.Transport = jsonPOST{}
@@ -236,6 +259,19 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	default:
 		return // the client went away mid-body: nobody is left to answer
 	}
+	var key string
+	if t.keys != nil {
+		var keyed bool
+		var err error
+		if key, keyed, err = idempotency.ParseKey(r.Header); err != nil {
+			writeRequestError(w, media, string(models.BadUserInput), models.ErrorMessage(err))
+			return
+		}
+		if keyed && jsonbody.IsArray(body) {
+			writeRequestError(w, media, string(models.BadUserInput), errKeyedBatch)
+			return
+		}
+	}
 	if t.maxBatch > 0 && jsonbody.IsArray(body) {
 		t.doBatch(w, r, exec, body, start)
 		return
@@ -250,6 +286,10 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 			msg = err.Error()
 		}
 		writeRequestError(w, media, string(models.BadUserInput), msg)
+		return
+	}
+	if key != "" {
+		t.doKeyed(w, r, exec, media, &params, start, key, body)
 		return
 	}
 	resp, status := run(r, exec, media, &params, start, true)

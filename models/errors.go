@@ -26,6 +26,10 @@ const (
 	// PreconditionRequired: the service requires every update to name the version it applies to
 	// (see RequireIfVersion), and this one names none.
 	PreconditionRequired Code = "PRECONDITION_REQUIRED"
+	// IdempotencyKeyMismatch: an Idempotency-Key that the caller used before, for another request.
+	IdempotencyKeyMismatch Code = "IDEMPOTENCY_KEY_MISMATCH"
+	// IdempotencyKeyInUse: a request under the same Idempotency-Key is still running.
+	IdempotencyKeyInUse Code = "IDEMPOTENCY_KEY_IN_USE"
 	// Unavailable: the database cannot be reached or is too busy; retrying may succeed.
 	Unavailable Code = "SERVICE_UNAVAILABLE"
 	// Internal: anything else. Its message never reveals internals.

@@ -15,7 +15,11 @@ func BenchmarkDecodeUpdate(b *testing.B) {
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPut, "/users/12345", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		upd, bad := decodeUpdate(httptest.NewRecorder(), req, putBody)
+		_, body, bad := readBody(httptest.NewRecorder(), req, putBody)
+		if bad != nil {
+			b.Fatal(bad.detail)
+		}
+		upd, bad := parseUpdate(body)
 		if bad != nil {
 			b.Fatal(bad.detail)
 		}

@@ -1,17 +1,20 @@
 package rest_test
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
 	"usergraph/auth"
 	"usergraph/database"
+	"usergraph/idempotency"
 	"usergraph/internal/apitest"
 	"usergraph/internal/authtest"
 	"usergraph/internal/dbtest"
@@ -32,8 +35,28 @@ type server struct {
 // opts configure the operations behind them. What the routes log is shown if the test fails.
 func newServer(t testing.TB, databaseURL string, opts ...models.Option) *server {
 	t.Helper()
-	db := dbtest.Open(t, databaseURL)
-	users := models.NewUserService(database.NewUserStore(db), opts...)
+	return newServerWith(t, dbtest.Open(t, databaseURL), serverConfig{opts: opts})
+}
+
+// serverConfig is what a test may change in a server.
+type serverConfig struct {
+	// opts configure the operations.
+	opts []models.Option
+	// keyTTL and keyLock are the Idempotency-Keys' lifetime and lock, when not the defaults.
+	keyTTL, keyLock time.Duration
+	// keyStore wraps the store of Idempotency-Keys, when set.
+	keyStore func(idempotency.Store) idempotency.Store
+}
+
+// newServerWith serves the REST routes on db, as newServer does, configured by cfg.
+func newServerWith(t testing.TB, db *gorm.DB, cfg serverConfig) *server {
+	t.Helper()
+	users := models.NewUserService(database.NewUserStore(db), cfg.opts...)
+	var store idempotency.Store = database.NewKeyStore(db)
+	if cfg.keyStore != nil {
+		store = cfg.keyStore(store)
+	}
+	keys := idempotency.NewKeeper(store, cmp.Or(cfg.keyTTL, idempotency.DefaultTTL), cmp.Or(cfg.keyLock, 30*time.Second))
 	verifier, err := auth.NewVerifier(t.Context(), auth.Config{Secret: []byte(authtest.Secret), RolesClaim: authtest.RolesClaim})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +67,8 @@ func newServer(t testing.TB, databaseURL string, opts ...models.Option) *server 
 	api := func(h http.Handler) http.Handler { return verifier.Middleware(h) }
 	mux := http.NewServeMux()
 	mux.Handle("GET /users/{id}", api(rest.GetUser(users, logger)))
-	mux.Handle("PUT /users/{id}", api(rest.UpdateUser(users, logger)))
-	mux.Handle("PATCH /users/{id}", api(rest.PatchUser(users, logger)))
+	mux.Handle("PUT /users/{id}", api(rest.UpdateUser(users, keys, logger)))
+	mux.Handle("PATCH /users/{id}", api(rest.PatchUser(users, keys, logger)))
 	mux.Handle("/users/{id}", rest.MethodNotAllowed(http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch))
 	mux.Handle("GET /openapi.yaml", rest.OpenAPI())
 

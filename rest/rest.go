@@ -5,6 +5,7 @@
 package rest
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"usergraph/idempotency"
 	"usergraph/internal/jsonbody"
 	"usergraph/models"
 	"usergraph/telemetry"
@@ -42,11 +44,14 @@ var statusOf = map[models.Code]int{
 	models.Conflict:             http.StatusConflict,
 	models.PreconditionFailed:   http.StatusPreconditionFailed,
 	models.PreconditionRequired: http.StatusPreconditionRequired,
-	models.Unavailable:          http.StatusServiceUnavailable,
-	models.Internal:             http.StatusInternalServerError,
-	CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
-	CodePayloadTooLarge:         http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMediaType:    http.StatusUnsupportedMediaType,
+	// 422 and 409, as the Idempotency-Key draft and Stripe answer them.
+	models.IdempotencyKeyMismatch: http.StatusUnprocessableEntity,
+	models.IdempotencyKeyInUse:    http.StatusConflict,
+	models.Unavailable:            http.StatusServiceUnavailable,
+	models.Internal:               http.StatusInternalServerError,
+	CodeMethodNotAllowed:          http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:           http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMediaType:      http.StatusUnsupportedMediaType,
 }
 
 // retryAfter is the Retry-After of a 503, in seconds.
@@ -90,16 +95,17 @@ func GetUser(users *models.UserService, logger *slog.Logger) http.Handler {
 
 // UpdateUser serves PUT /users/{id}: the same operation as the updateUser mutation. The body is
 // {"username": ..., "email": ...}, either left out to keep it; If-Match makes the update
-// conditional on the ETag of the user's current version.
-func UpdateUser(users *models.UserService, logger *slog.Logger) http.Handler {
-	return update(users, logger, putBody)
+// conditional on the ETag of the user's current version; an Idempotency-Key makes a retry of it
+// safe (see package idempotency).
+func UpdateUser(users *models.UserService, keys *idempotency.Keeper, logger *slog.Logger) http.Handler {
+	return update(users, keys, logger, putBody)
 }
 
 // PatchUser serves PATCH /users/{id}: the same operation as UpdateUser, whose body may also come
 // as a JSON merge patch (RFC 7396). A merge patch's null removes a member, and a user has none
 // that can go, so it is refused as PUT refuses null.
-func PatchUser(users *models.UserService, logger *slog.Logger) http.Handler {
-	return update(users, logger, patchBody)
+func PatchUser(users *models.UserService, keys *idempotency.Keeper, logger *slog.Logger) http.Handler {
+	return update(users, keys, logger, patchBody)
 }
 
 // bodyFormat is what a method takes its body as.
@@ -128,31 +134,75 @@ var (
 )
 
 // update serves PUT and PATCH, which differ only in the media types of their bodies.
-func update(users *models.UserService, logger *slog.Logger, format bodyFormat) http.Handler {
+//
+// A request with an Idempotency-Key runs through keys once the request is known to be the
+// caller's to make and its body has been read whole: a refusal before that point (401, 413, 415,
+// a malformed key) is not stored, and the same request with a fixed token or body runs. Anything
+// the body or the operation answers after it is the request's outcome, stored and replayed if
+// idempotency.Kept says so.
+func update(users *models.UserService, keys *idempotency.Keeper, logger *slog.Logger, format bodyFormat) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		upd, bad := decodeUpdate(w, r, format)
-		if bad != nil {
+		key, keyed, keyErr := idempotency.ParseKey(r.Header)
+		mediaType, body, bad := readBody(w, r, format)
+		if bad != nil || keyErr != nil || keyed {
 			// Authentication and authorization come before any look at the body, as they do in
 			// the operation: a caller who may not touch this user learns nothing from a broken one.
 			if err := users.AuthorizeUpdate(r.Context(), id); err != nil {
 				writeError(w, r, logger, err)
 				return
 			}
+		}
+		switch {
+		case keyErr != nil:
+			writeError(w, r, logger, keyErr)
+			return
+		case bad != nil:
 			if bad.code == CodeUnsupportedMediaType && format.patch {
 				w.Header().Set("Accept-Patch", strings.Join(format.mediaTypes, ", "))
 			}
 			writeProblem(w, bad.code, bad.detail, nil)
 			return
 		}
-		upd.IfVersion = ifMatch(r.Header.Get("If-Match"))
-		u, err := users.Update(r.Context(), id, upd)
-		if err != nil {
-			writeError(w, r, logger, err)
+		serve := func(ctx context.Context, w http.ResponseWriter) models.Code {
+			return serveUpdate(ctx, w, r, users, logger, id, body)
+		}
+		if !keyed || keys == nil {
+			serve(r.Context(), w)
 			return
 		}
-		writeUser(w, u)
+		req := idempotency.Request{
+			Caller: models.CallerFrom(r.Context()).UserID,
+			Key:    key,
+			Fingerprint: idempotency.Fingerprint([]byte(r.Method), []byte(id), []byte(mediaType),
+				[]byte(r.Header.Get("If-Match")), body),
+		}
+		if err := keys.Do(r.Context(), w, req, serve); err != nil {
+			writeError(w, r, logger, err)
+		}
 	})
+}
+
+// serveUpdate decodes the body of an update and makes it, in ctx, and returns the code of its
+// outcome.
+func serveUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, users *models.UserService, logger *slog.Logger, id string, body []byte) models.Code {
+	upd, bad := parseUpdate(body)
+	if bad != nil {
+		if err := users.AuthorizeUpdate(ctx, id); err != nil {
+			writeError(w, r, logger, err)
+			return models.ErrorCode(err)
+		}
+		writeProblem(w, bad.code, bad.detail, nil)
+		return bad.code
+	}
+	upd.IfVersion = ifMatch(r.Header.Get("If-Match"))
+	u, err := users.Update(ctx, id, upd)
+	if err != nil {
+		writeError(w, r, logger, err)
+		return models.ErrorCode(err)
+	}
+	writeUser(w, u)
+	return ""
 }
 
 // MethodNotAllowed answers any request with 405 and the methods that are allowed.
@@ -187,22 +237,36 @@ type requestError struct {
 // knownFields are the fields a PUT or PATCH body may hold, in the order errors list them.
 var knownFields = []string{"username", "email"}
 
-// decodeUpdate reads a PUT or PATCH body, sent in one of format's media types, into an update.
-// Problems with single fields (an unknown field, a value of the wrong type, a null) go into the
-// update, for the operation to report with its own findings; a body that cannot be read as one
-// JSON object at all is a requestError.
-func decodeUpdate(w http.ResponseWriter, r *http.Request, format bodyFormat) (models.UserUpdate, *requestError) {
-	var upd models.UserUpdate
-	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || !slices.Contains(format.mediaTypes, mediaType) {
-		return upd, &requestError{CodeUnsupportedMediaType, format.unsupported}
+// readBody reads a PUT or PATCH body, sent in one of format's media types, and returns that
+// media type and the body. A body that is not in one of them, too large or not UTF-8 is a
+// requestError.
+func readBody(w http.ResponseWriter, r *http.Request, format bodyFormat) (string, []byte, *requestError) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !slices.Contains(format.mediaTypes, mediaType) {
+		return "", nil, &requestError{CodeUnsupportedMediaType, format.unsupported}
 	}
+	body, err := jsonbody.Read(w, r, MaxBodyBytes)
+	switch err {
+	case nil:
+		return mediaType, body, nil
+	case jsonbody.ErrTooLarge:
+		return "", nil, &requestError{CodePayloadTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
+	case jsonbody.ErrNotUTF8:
+		return "", nil, &requestError{models.BadUserInput, err.Error()}
+	}
+	return "", nil, &requestError{models.BadUserInput, "the body was cut short"}
+}
+
+// parseUpdate reads a body into an update. Problems with single fields (an unknown field, a
+// value of the wrong type, a null) go into the update, for the operation to report with its own
+// findings; a body that cannot be read as one JSON object at all is a requestError.
+func parseUpdate(body []byte) (models.UserUpdate, *requestError) {
+	var upd models.UserUpdate
 	// Decoding into a map, not a struct, keeps field names exact: encoding/json would match
 	// "USERNAME" to a struct's Username.
 	var fields map[string]json.RawMessage
-	switch err := jsonbody.Decode(w, r, MaxBodyBytes, &fields); {
-	case err == jsonbody.ErrTooLarge:
-		return upd, &requestError{CodePayloadTooLarge, "the body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes"}
-	case err == jsonbody.ErrNotUTF8, errors.Is(err, jsonbody.ErrDuplicateKey):
+	switch err := jsonbody.Unmarshal(body, &fields); {
+	case errors.Is(err, jsonbody.ErrDuplicateKey):
 		return upd, &requestError{models.BadUserInput, err.Error()}
 	case err != nil || fields == nil:
 		return upd, &requestError{models.BadUserInput, `the body must be one JSON object, such as {"username": "...", "email": "..."}`}

@@ -1,9 +1,9 @@
 package dbtest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -51,6 +51,8 @@ type Proxy struct {
 	cut   bool
 	// stalled holds back everything the server sends.
 	stalled atomic.Bool
+	// trip, when set, cuts the proxy at the first bytes from a client that hold it.
+	trip atomic.Pointer[[]byte]
 }
 
 // NewProxy starts a proxy to target on a loopback port of its own, cut when the test ends.
@@ -83,10 +85,38 @@ func (p *Proxy) serve(ln net.Listener) {
 		p.mu.Lock()
 		p.conns = append(p.conns, client, server)
 		p.mu.Unlock()
-		go func() { io.Copy(server, client); server.Close() }()
+		go func() { p.forward(server, client); server.Close() }()
 		go func() { p.relay(client, server); client.Close() }()
 	}
 }
+
+// forward copies what the client sends to the server, until it sends the bytes CutOnSend waits
+// for: those never arrive, and the proxy is cut.
+func (p *Proxy) forward(server, client net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 {
+			if trip := p.trip.Load(); trip != nil && bytes.Contains(buf[:n], *trip) {
+				p.trip.Store(nil)
+				p.Cut()
+				return
+			}
+			if _, werr := server.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// CutOnSend makes the proxy cut every connection, as a network failure would, when a client next
+// sends bytes that contain pattern, such as a statement's text: the statement never reaches the
+// server, and whatever that client's connection had begun there, such as a transaction, is
+// rolled back by the server as the connection drops. The proxy stays cut until Resume.
+func (p *Proxy) CutOnSend(pattern []byte) { p.trip.Store(&pattern) }
 
 // relay copies what the server sends to the client, holding it back while the proxy is stalled.
 func (p *Proxy) relay(client, server net.Conn) {

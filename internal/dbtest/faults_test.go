@@ -87,6 +87,18 @@ func TestProxy(t *testing.T) {
 	if got := roundTrip(t, again, "back", time.Second); got != "back" {
 		t.Errorf("after Resume: %q, want back", got)
 	}
+
+	p.CutOnSend([]byte("COMMIT"))
+	if got := roundTrip(t, again, "pass", time.Second); got != "pass" {
+		t.Errorf("before the pattern: %q, want pass", got)
+	}
+	if got := roundTrip(t, again, "COMMIT", 200*time.Millisecond); got != "" {
+		t.Errorf("the bytes that cut the proxy arrived: %q", got)
+	}
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		c.Close()
+		t.Error("the proxy cut on the pattern accepted a connection")
+	}
 }
 
 // While LockSQLite holds the lock, a write past the busy timeout fails as unavailable, as under
