@@ -148,15 +148,20 @@ func (s *KeyStore) Release(ctx context.Context, id, token []byte) error {
 // expires_at: MySQL takes a LIMIT on DELETE, SQLite (as built here) does not, but takes one in a
 // subquery.
 func (s *KeyStore) Purge(ctx context.Context, now time.Time, limit int) (int, error) {
-	q := "DELETE FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
-	if s.dialect == SQLite {
-		q = "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
-	}
-	res := conn(ctx, s.db).Exec(q, now.UnixMilli(), limit)
+	res := conn(ctx, s.db).Exec(purgeSQL(s.dialect), now.UnixMilli(), limit)
 	if res.Error != nil {
 		return 0, storeError(res.Error)
 	}
 	return int(res.RowsAffected), nil
+}
+
+// purgeSQL is the statement that deletes a batch of expired keys: its arguments are the time, in
+// Unix milliseconds, and the batch's size.
+func purgeSQL(dialect Dialect) string {
+	if dialect == SQLite {
+		return "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
+	}
+	return "DELETE FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
 }
 
 func (s *KeyStore) translate(err error) error {
