@@ -5,13 +5,14 @@
 //	    with database/sql and prepared statements: the yardstick, whatever the service sends;
 //	(b) PUT /users/{id} on the service;
 //	(c) the updateUser mutation on the service;
+//	(d) PUT /users/{id} with a new Idempotency-Key each time: what a key costs beside (b);
 //
 // each for -duration, every request changing a row (a unique username each time), on random users
 // among -users, with an admin token. It builds the service, runs it as a process of its own, and
 // reports requests per second, latency percentiles, errors (non-2xx answers and GraphQL errors,
 // never hidden), the service's peak RSS, the CPU per request of the service, the database and
 // itself, the statements the database received per request (MySQL's Questions counter) and the
-// ratios (b)/(a) and (c)/(a).
+// ratios of (b), (c) and (d) to (a).
 //
 //	go run ./cmd/loadbench -database mysql://root@127.0.0.1:3306/
 //	go run ./cmd/loadbench -database sqlite
@@ -21,7 +22,7 @@
 // (-procs 0 measures Go's default). The HTTP load comes from one thread of wrk when it is
 // installed (apt-get install wrk), else from fasthttp's client on one OS thread: the lighter the
 // load generator, the less it takes from the cores the service and the database share, and the
-// load CPU column shows what it took. With -runs 3 it repeats the three phases and reports
+// load CPU column shows what it took. With -runs 3 it repeats the phases and reports
 // medians.
 package main
 
@@ -63,7 +64,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long each phase runs before it is measured")
 	flag.IntVar(&o.conns, "conns", 32, "concurrent connections, to the database in (a) and to the service in (b) and (c)")
 	flag.IntVar(&o.users, "users", 10000, "users to update, at random")
-	flag.IntVar(&o.runs, "runs", 1, "how many times to run the three phases; medians are reported")
+	flag.IntVar(&o.runs, "runs", 1, "how many times to run the phases; medians are reported")
 	flag.StringVar(&o.server, "server", "", "a usergraph binary to run (default: go build . into a temporary directory)")
 	flag.StringVar(&o.env, "env", "", "extra environment for the service, as NAME=VALUE,NAME=VALUE")
 	flag.StringVar(&o.client, "client", "auto", `what sends the HTTP load: "wrk" (Debian's package), "fasthttp" (built in), or "auto": wrk if installed`)
@@ -136,8 +137,9 @@ func run(o options, out io.Writer) error {
 	fmt.Fprintf(out, "machine: %d cores, %s\n", runtime.NumCPU(), cpuModel())
 	phases := []phase{
 		{"(a) database ceiling", ceiling(db), ""},
-		{"(b) PUT /users/{id}", putUser(token), "put"},
+		{"(b) PUT /users/{id}", putUser(token, false), "put"},
 		{"(c) updateUser mutation", updateUserMutation(token), "mutation"},
+		{"(d) PUT, Idempotency-Key", putUser(token, true), "put-keyed"},
 	}
 	results := make([][]result, len(phases))
 	for r := range o.runs {

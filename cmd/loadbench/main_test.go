@@ -37,7 +37,7 @@ func TestRunReportsErrorsNeverHidesThem(t *testing.T) {
 			if err := run(o, &out); err != nil {
 				t.Fatalf("run: %v\n%s", err, out.String())
 			}
-			for _, phase := range []string{"(a)", "(b)", "(c)"} {
+			for _, phase := range []string{"(a)", "(b)", "(c)", "(d)"} {
 				if got := errorsOf(t, out.String(), phase); got != 0 {
 					t.Errorf("%s: %d errors, want 0\n%s", phase, got, out.String())
 				}
@@ -55,7 +55,7 @@ func TestRunReportsErrorsNeverHidesThem(t *testing.T) {
 			if got := errorsOf(t, out.String(), "(a)"); got != 0 {
 				t.Errorf("(a), which does not go through the service: %d errors, want 0", got)
 			}
-			for _, phase := range []string{"(b)", "(c)"} {
+			for _, phase := range []string{"(b)", "(c)", "(d)"} {
 				if got := errorsOf(t, out.String(), phase); got == 0 {
 					t.Errorf("%s: no errors reported for refused requests\n%s", phase, out.String())
 				}

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// phase is one of the three measurements: op drives it with the built-in driver, and kind names
+// phase is one of the measurements: op drives it with the built-in driver, and kind names
 // it to wrk.lua for wrk.
 type phase struct {
 	name string
@@ -51,13 +51,18 @@ func ceiling(db *sql.DB) func(*worker) error {
 	}
 }
 
-// putUser is phase (b).
-func putUser(token string) func(*worker) error {
+// putUser is phase (b) and, with keyed, phase (d): each request with an Idempotency-Key of its
+// own, as a client that sends one with every write does, so that each takes the key's full path:
+// its insert, and its outcome stored in the update's transaction.
+func putUser(token string, keyed bool) func(*worker) error {
 	auth := "Bearer " + token
 	return func(w *worker) error {
 		id := w.randomID()
 		name := w.nextName()
 		w.prepare(http.MethodPut, "/users/"+strconv.Itoa(id), auth, `{"username":"`+name+`"}`)
+		if keyed {
+			w.req.Header.Set("Idempotency-Key", name)
+		}
 		return send(w, func(body []byte) error {
 			// The user as stored after the update: another request for the same user may have
 			// changed it again in between, so the ID is what must match.

@@ -63,8 +63,8 @@ func median(rs []result) result {
 	}
 }
 
-// report writes the table of each phase's medians over the runs, the ratios of (b) and (c) to the
-// ceiling, and the first error each phase met, and returns the medians.
+// report writes the table of each phase's medians over the runs, the ratios of the service's
+// phases to the ceiling, and the first error each phase met, and returns the medians.
 func report(out io.Writer, phases []phase, results [][]result) []result {
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "| %-26s | %8s | %9s | %9s | %6s | %9s | %12s | %12s | %12s | %10s | %8s |\n",
@@ -90,7 +90,11 @@ func report(out io.Writer, phases []phase, results [][]result) []result {
 			p.name, med[i].perSecond(), med[i].p50.Round(time.Microsecond), med[i].p99.Round(time.Microsecond), med[i].errors, rss, cpu, dbcpu,
 			fmt.Sprintf("%.0f µs/req", med[i].loadCPUPerRequest), stmts, ratio)
 	}
-	fmt.Fprintf(out, "\np99 vs (a): (b) %.2fx, (c) %.2fx\n", float64(med[1].p99)/float64(med[0].p99), float64(med[2].p99)/float64(med[0].p99))
+	fmt.Fprint(out, "\np99 vs (a):")
+	for i := 1; i < len(phases); i++ {
+		fmt.Fprintf(out, " %s %.2fx", phases[i].name[:3], float64(med[i].p99)/float64(med[0].p99))
+	}
+	fmt.Fprintln(out)
 	// The ceiling moves with whatever else the machine is doing; a run's own ratios, measured
 	// seconds apart, show how much of the spread is the machine's.
 	for i := 1; i < len(phases); i++ {

@@ -1,6 +1,7 @@
--- The load of phases (b) and (c) when wrk drives them: one thread, every request changing a
--- random user's username to one no other request of the benchmark uses. LB_KIND is "put" or
--- "mutation"; LB_PREFIX keeps the usernames of one wrk run apart from every other's.
+-- The load of phases (b), (c) and (d) when wrk drives them: one thread, every request changing a
+-- random user's username to one no other request of the benchmark uses. LB_KIND is "put",
+-- "mutation" or "put-keyed" (a PUT with an Idempotency-Key of its own); LB_PREFIX keeps the
+-- usernames and keys of one wrk run apart from every other's.
 local kind = os.getenv("LB_KIND")
 local token = os.getenv("LB_TOKEN")
 local users = tonumber(os.getenv("LB_USERS"))
@@ -25,6 +26,12 @@ function request()
   local name = prefix .. counter
   if kind == "put" then
     return wrk.format("PUT", "/users/" .. id, headers, '{"username":"' .. name .. '"}')
+  end
+  if kind == "put-keyed" then
+    headers["Idempotency-Key"] = name
+    local req = wrk.format("PUT", "/users/" .. id, headers, '{"username":"' .. name .. '"}')
+    headers["Idempotency-Key"] = nil
+    return req
   end
   return wrk.format("POST", "/graphql", headers,
     '{"query":"mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { id username email version } }",' ..
