@@ -421,7 +421,7 @@ func TestRESTIdempotencyConnectionLostBeforeOutcome(t *testing.T) {
 	user, token := s.newUser(t)
 	before := *dbtest.Stored(t, direct, user.ID)
 
-	proxy.CutOnSend([]byte("UPDATE `idempotency_keys`"))
+	proxy.CutOnSend([]byte("UPDATE idempotency_keys SET status"))
 	key, name := apitest.Uniq("key"), apitest.Uniq("cut")
 	body := `{"username": "` + name + `"}`
 	r := s.keyedPut(t, token, user.ID, key, body)
