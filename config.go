@@ -37,7 +37,8 @@ type variable struct {
 	Name, Default, Meaning string
 }
 
-// variables is every environment variable the service reads: loadConfig reads no other, and
+// variables is every environment variable the service reads: loadConfig reads the service's own,
+// telemetry.StartTracing the OTEL_* ones (and the other standard OTEL_* variables besides), and
 // tests hold the README and docker-compose.yml to this list.
 var variables = []variable{
 	{"PORT", "8080", "TCP port, on all interfaces"},
@@ -61,6 +62,15 @@ var variables = []variable{
 	{"REQUIRE_IF_MATCH", "false", "whether an update without If-Match or expectedVersion is refused"},
 	{"IDEMPOTENCY_TTL", "24h", "how long an Idempotency-Key's outcome is kept"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	// The OpenTelemetry variables that a deployment sets most; telemetry.StartTracing reads them
+	// and the rest of the standard OTEL_* ones.
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "the OTLP collector's address; tracing is off without it or OTEL_TRACES_EXPORTER"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "http/protobuf, http/json or grpc"},
+	{"OTEL_EXPORTER_OTLP_HEADERS", "", "headers for the collector, such as an API key"},
+	{"OTEL_TRACES_EXPORTER", "", "otlp, console or none"},
+	{"OTEL_SERVICE_NAME", "usergraph", "the service.name of the traces"},
+	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "which requests are traced"},
+	{"OTEL_TRACES_SAMPLER_ARG", "1", "the ratio of the ratio samplers"},
 }
 
 // loadConfig reads the configuration from the environment. Every bad variable is reported, each

@@ -92,6 +92,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer logOut.Close()
 	logger := newLogger(logOut, cfg.LogLevel)
 
+	tracing, err := telemetry.StartTracing(ctx, getenv, stdout, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Deferred before the database is opened, so run after it is closed: every request has
+		// ended, and its spans are exported before the process is.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			logger.Warn("tracing: spans still buffered at shutdown were lost", "err", err)
+		}
+	}()
+	cfg.Database.TracerProvider = tracing.TracerProvider()
+
 	cfg.Auth.Logger = logger
 	var devToken string
 	if len(cfg.Auth.Secret) == 0 && cfg.Auth.JWKSURL == "" {
@@ -133,6 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			GraphQL:        cfg.GraphQL,
 			RequestTimeout: cfg.RequestTimeout,
 			DevToken:       devToken,
+			Tracing:        tracing,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -193,13 +209,15 @@ type deps struct {
 	// Playground to start with in a browser on this machine (see playgroundHandler); empty when a
 	// key (JWT_SECRET or JWKS_URL) is configured, so that no page ever holds a real credential.
 	DevToken string
+	// Tracing traces each request; nil, as when no OTEL_* variable is set, traces none.
+	Tracing *telemetry.Tracing
 }
 
 // NewServer returns the service's HTTP handler.
 func NewServer(d deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return telemetry.Middleware(d.Logger, d.Metrics)(mux)
+	return d.Tracing.Handler(telemetry.Middleware(d.Logger, d.Metrics)(mux))
 }
 
 // addRoutes is every route the service has. The API's routes get a deadline and the caller.

@@ -20,6 +20,7 @@ import (
 	"github.com/glebarez/go-sqlite"
 	gormsqlite "github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
+	"go.opentelemetry.io/otel/trace"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -52,6 +53,9 @@ type Config struct {
 	// DriverName is the database/sql driver to open, when not the dialect's own: tests wrap the
 	// driver to see what reaches the database.
 	DriverName string
+	// TracerProvider, when set, makes every statement a span of the request that made it; nil
+	// traces nothing and wraps nothing.
+	TracerProvider trace.TracerProvider
 	// Pool settings, for MySQL; SQLite's pool is fixed by what SQLite can do.
 	MaxOpenConns    int
 	MaxIdleConns    int
@@ -145,17 +149,30 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		Logger:         logger.Discard,
 	}
+	// Traced, the pool is opened here, on an instrumented driver, and handed to GORM.
+	var traced *sql.DB
+	var pool gorm.ConnPool
+	if name, known := defaultDriverNames[cfg.Dialect]; cfg.TracerProvider != nil && known {
+		var err error
+		if traced, err = openTraced(cfg, cmp.Or(cfg.DriverName, name)); err != nil {
+			return nil, err
+		}
+		pool = traced
+	}
 	var dialector gorm.Dialector
 	switch cfg.Dialect {
 	case SQLite:
-		dialector = &gormsqlite.Dialector{DSN: cfg.DSN, DriverName: cfg.DriverName}
+		dialector = &gormsqlite.Dialector{DSN: cfg.DSN, DriverName: cfg.DriverName, Conn: pool}
 	case MySQL:
-		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN, DriverName: cfg.DriverName})
+		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN, DriverName: cfg.DriverName, Conn: pool})
 	default:
 		return nil, fmt.Errorf("unknown database dialect %q", cfg.Dialect)
 	}
 	db, err := gorm.Open(dialector, gcfg)
 	if err != nil {
+		if traced != nil {
+			traced.Close()
+		}
 		return nil, err
 	}
 	sqlDB, err := db.DB()

@@ -98,6 +98,7 @@ func NewHandler(users *models.UserService, keys *idempotency.Keeper, logger *slo
 	srv.Use(newComplexityLimit(limits.Complexity))
 	srv.Use(errorCap{max: maxErrors})
 	srv.Use(newOperationReporter(schema.Schema()))
+	srv.Use(newOperationTracer())
 	srv.SetErrorPresenter(presentError(logger))
 	srv.SetRecoverFunc(recoverPanic(logger))
 	return srv

@@ -1,7 +1,7 @@
 // Package telemetry is what operators see of the service: one structured log line per request,
-// request IDs, and Prometheus metrics. Every label value comes from a bounded set (route
-// patterns, known methods, status codes, the schema's root fields, error codes), never from raw
-// paths, user IDs or client-chosen names.
+// request IDs, Prometheus metrics, and OpenTelemetry traces when OTEL_* variables ask for them.
+// Every label value comes from a bounded set (route patterns, known methods, status codes, the
+// schema's root fields, error codes), never from raw paths, user IDs or client-chosen names.
 package telemetry
 
 import (
@@ -14,11 +14,15 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics are the service's Prometheus metrics, in a registry of their own.
@@ -66,9 +70,10 @@ func NewMetrics(db *sql.DB) *Metrics {
 	return m
 }
 
-// Handler serves the metrics in Prometheus text format.
+// Handler serves the metrics in Prometheus text format, or in OpenMetrics when the scraper asks
+// for it: only OpenMetrics carries the exemplars that link a latency to a trace.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, EnableOpenMetrics: true})
 }
 
 // StatusClientClosedRequest is the status Middleware logs and counts a request with when its
@@ -116,6 +121,10 @@ var knownMethods = map[string]bool{
 // writes its log line and counts it. It must wrap the ServeMux, whose route pattern it reports.
 // The log line holds method, route, GraphQL operation and code, status, duration and request
 // ID; never a token, a body or an address.
+//
+// In a traced request (inside Tracing.Handler) it also names the server span after the route
+// pattern, which only the ServeMux knows, answers with the trace context in traceparent, and,
+// when the trace is sampled, gives the duration histograms its trace ID as an exemplar.
 func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +136,12 @@ func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.H
 			}
 			info, rec := &st.info, &st.rec
 			w.Header().Set("X-Request-ID", info.ID)
+			span := trace.SpanFromContext(r.Context())
+			sc := span.SpanContext()
+			if sc.IsValid() {
+				// As X-Request-ID is echoed: the caller learns which trace to look for.
+				traceResponse.Inject(r.Context(), propagation.HeaderCarrier(w.Header()))
+			}
 			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 			next.ServeHTTP(rec, r)
 			if ClientGone(r.Context()) {
@@ -145,11 +160,18 @@ func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.H
 				method = "other"
 			}
 			status := strconv.Itoa(rec.status)
+			if span.IsRecording() {
+				nameSpan(span, r.Method, r.Pattern)
+			}
+			var exemplar prometheus.Labels
+			if sc.IsSampled() {
+				exemplar = prometheus.Labels{"trace_id": sc.TraceID().String()}
+			}
 			metrics.httpRequests.WithLabelValues(route, method, status).Inc()
-			metrics.httpDuration.WithLabelValues(route, method, status).Observe(elapsed.Seconds())
+			observe(metrics.httpDuration.WithLabelValues(route, method, status), elapsed.Seconds(), exemplar)
 			if info.Operation != "" {
 				metrics.gqlOperations.WithLabelValues(info.Operation, info.Code).Inc()
-				metrics.gqlDuration.WithLabelValues(info.Operation, info.Code).Observe(elapsed.Seconds())
+				observe(metrics.gqlDuration.WithLabelValues(info.Operation, info.Code), elapsed.Seconds(), exemplar)
 			}
 
 			level := slog.LevelInfo
@@ -171,6 +193,35 @@ func Middleware(logger *slog.Logger, metrics *Metrics) func(http.Handler) http.H
 			logger.LogAttrs(r.Context(), level, "request", attrs...)
 		})
 	}
+}
+
+// traceResponse writes the trace context into a response: W3C Trace Context alone, whatever
+// OTEL_PROPAGATORS reads, so that no baggage a caller sent is echoed back.
+var traceResponse propagation.TextMapPropagator = propagation.TraceContext{}
+
+// nameSpan names a request's server span after its route, as OpenTelemetry's HTTP conventions do
+// ("PUT /users/{id}"), and sets http.route: never the raw path, which would make a name per user.
+// A request that matched no route keeps the name of its method alone.
+func nameSpan(span trace.Span, method, pattern string) {
+	_, path, found := strings.Cut(pattern, "/")
+	if !found {
+		return
+	}
+	path = "/" + path
+	if !knownMethods[method] {
+		method = "HTTP"
+	}
+	span.SetName(method + " " + path)
+	span.SetAttributes(semconv.HTTPRoute(path))
+}
+
+// observe records v in o, with the exemplar if there is one.
+func observe(o prometheus.Observer, v float64, exemplar prometheus.Labels) {
+	if eo, ok := o.(prometheus.ExemplarObserver); ok && exemplar != nil {
+		eo.ObserveWithExemplar(v, exemplar)
+		return
+	}
+	o.Observe(v)
 }
 
 // requestID returns the caller's request ID if it is a sane one (1 to 64 characters of letters,
@@ -224,13 +275,18 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // LogHandler adds the request ID of the context to every record it handles, so that a line
-// logged deep in a request (an internal error, say) can be matched to the request's own line.
+// logged deep in a request (an internal error, say) can be matched to the request's own line; and
+// in a traced request, the trace and span IDs, so that the line can be found from the trace and
+// the trace from the line.
 type LogHandler struct{ slog.Handler }
 
 // Handle implements slog.Handler.
 func (h LogHandler) Handle(ctx context.Context, r slog.Record) error {
 	if info := InfoFrom(ctx); info != nil {
 		r.AddAttrs(slog.String("request_id", info.ID))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
