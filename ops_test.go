@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,17 +94,7 @@ func TestMetricsAndLogsNameRealRoutesAndOperations(t *testing.T) {
 	})
 
 	logged := s.log.String()
-	var lines []map[string]any
-	scanner := bufio.NewScanner(strings.NewReader(logged))
-	for scanner.Scan() {
-		var line map[string]any
-		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
-			t.Fatalf("a log line is not JSON: %s", scanner.Text())
-		}
-		if line["msg"] == "request" {
-			lines = append(lines, line)
-		}
-	}
+	lines := requestLines(t, logged)
 	t.Run("OneLinePerRequestWithItsID", func(t *testing.T) {
 		if len(lines) != requests {
 			t.Errorf("got %d request lines, want %d:\n%s", len(lines), requests, logged)

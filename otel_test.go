@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -725,59 +724,5 @@ func benchmarkTracing(b *testing.B, databaseURL string, env map[string]string) {
 		Tracing:        tracing,
 	})
 
-	admin := models.ContextWithCaller(context.Background(), &models.Caller{UserID: "admin", Admin: true})
-	u, err := users.Create(admin, models.UserCreate{Username: "benchmarked", Email: "benchmarked@example.com"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	id := models.IDString(u.ID)
-	bearer := "Bearer " + token(b, id)
-	n := 0
-	next := func() string { n++; return fmt.Sprintf("bench-%d", n) }
-
-	b.Run("REST", func(b *testing.B) {
-		b.ReportAllocs()
-		defer reportCPU(b)()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPut, "/users/"+id, strings.NewReader(`{"username": "`+next()+`"}`))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", bearer)
-			rec := httptest.NewRecorder()
-			handler.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("%d %s", rec.Code, rec.Body)
-			}
-		}
-	})
-	b.Run("GraphQL", func(b *testing.B) {
-		b.ReportAllocs()
-		defer reportCPU(b)()
-		for b.Loop() {
-			body := `{"query": "mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { id username email } }",
-				"variables": {"id": "` + id + `", "in": {"username": "` + next() + `"}}}`
-			req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", bearer)
-			rec := httptest.NewRecorder()
-			handler.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), `"errors"`) {
-				b.Fatalf("%d %s", rec.Code, rec.Body)
-			}
-		}
-	})
-}
-
-// reportCPU starts measuring the CPU time of the process, and returns what reports it per
-// operation: unlike ns/op, it leaves out the time spent waiting on the database, and takes in
-// the exporter's work in the background.
-func reportCPU(b *testing.B) func() {
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	start := cpu()
-	return func() {
-		b.ReportMetric(float64((cpu()-start).Microseconds())/float64(b.N), "cpu-µs/op")
-	}
+	benchmarkEdges(b, handler, users)
 }
