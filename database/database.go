@@ -246,6 +246,33 @@ func isDeadlock(err error) bool {
 	return ok && e.Number == 1213
 }
 
+// vitessUnavailable are what vtgate's messages say, under its catch-all error 1105, when the
+// cluster cannot serve a statement for now: no tablet of a shard is healthy or serving (a primary
+// in failover, a tablet restarting), or vtgate does not know the schema of tables just created
+// (VT09015, until its schema tracking catches up). Vitess gives them no number of their own, so
+// that its message is all there is to tell them from a bad statement.
+// They are in lower case, as messages are compared: vttablet says NOT_SERVING, vtgate not serving.
+var vitessUnavailable = []string{
+	"no healthy tablet",
+	"not serving",
+	"not_serving",
+	"code = unavailable",
+	"vt09015",
+	"vt14", // VT14xxx: no connection to a tablet or its keyspace
+}
+
+// isVitessUnavailable reports whether msg, the message of a 1105 from vtgate, is one of
+// vitessUnavailable.
+func isVitessUnavailable(msg string) bool {
+	msg = strings.ToLower(msg)
+	for _, s := range vitessUnavailable {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsUnavailable reports whether err means that the database could not be reached, or was too busy
 // to answer in time: a failure that retrying later may cure, unlike a bad statement.
 func IsUnavailable(err error) bool {
@@ -267,8 +294,14 @@ func IsUnavailable(err error) bool {
 			1213, // deadlock, after UserStore's retries
 			1290, // read-only (--read-only), as during a failover
 			1836, // read-only mode
-			1927: // connection killed
+			1927, // connection killed
+			// Vitess's vtgate answers a tablet's RESOURCE_EXHAUSTED (its transaction pool is full)
+			// with 1203 or, when throttled, 1041, and a transaction it had to abort or time out
+			// with 1317.
+			1203, 1041, 1317:
 			return true
+		case 1105:
+			return isVitessUnavailable(e.Message)
 		}
 	}
 	if e, ok := errors.AsType[*sqlite.Error](err); ok {

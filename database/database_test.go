@@ -3,11 +3,13 @@ package database_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"usergraph/database"
@@ -141,5 +143,34 @@ func TestIsUnavailable(t *testing.T) {
 	}
 	if database.IsUnavailable(errors.New("syntax error")) || database.IsUnavailable(nil) {
 		t.Error("an ordinary error counted as unavailable")
+	}
+}
+
+// What a MySQL server or Vitess's vtgate says when it cannot serve a statement for now is
+// unavailable, and a refusal of the statement itself is not.
+func TestIsUnavailableErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"TooManyConnections", &mysql.MySQLError{Number: 1040, Message: "Too many connections"}, true},
+		{"Deadlock", &mysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock; try restarting transaction"}, true},
+		{"VitessTransactionPoolFull", &mysql.MySQLError{Number: 1203, Message: "target: usergraph.-80.primary: vttablet: rpc error: code = ResourceExhausted desc = transaction pool connection limit exceeded (CallerID: usergraph)"}, true},
+		{"VitessThrottled", &mysql.MySQLError{Number: 1041, Message: "Transaction throttled"}, true},
+		{"VitessAborted", &mysql.MySQLError{Number: 1317, Message: "vttablet: rpc error: code = Aborted desc = transaction 1700000000: ended at 2026-11-30 (exceeded timeout: 30s)"}, true},
+		{"VitessNoHealthyTablet", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.80-.primary: no healthy tablet available for 'keyspace:\"usergraph\" shard:\"80-\" tablet_type:PRIMARY'"}, true},
+		{"VitessPrimaryNotServing", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.-80.primary: vttablet: rpc error: code = FailedPrecondition desc = operation not allowed in state NOT_SERVING"}, true},
+		{"VitessSchemaTrackingNotReady", &mysql.MySQLError{Number: 1105, Message: "VT09015: schema tracking required"}, true},
+		{"DuplicateEntry", &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'x' for key 'users_username_key'"}, false},
+		{"VitessUnknownColumn", &mysql.MySQLError{Number: 1105, Message: "VT03019: column nope not found"}, false},
+		{"SyntaxError", &mysql.MySQLError{Number: 1064, Message: "You have an error in your SQL syntax"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := database.IsUnavailable(fmt.Errorf("a statement: %w", tc.err)); got != tc.want {
+				t.Errorf("IsUnavailable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
 	}
 }
