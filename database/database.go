@@ -259,6 +259,8 @@ var vitessUnavailable = []string{
 	"code = unavailable",
 	"vt09015",
 	"vt14", // VT14xxx: no connection to a tablet or its keyspace
+	"vt15001",
+	"vt09032", // a session whose transaction failed, as when its tablet's mysqld restarted
 }
 
 // isVitessUnavailable reports whether msg, the message of a 1105 from vtgate, is one of
@@ -298,7 +300,10 @@ func IsUnavailable(err error) bool {
 			// Vitess's vtgate answers a tablet's RESOURCE_EXHAUSTED (its transaction pool is full)
 			// with 1203 or, when throttled, 1041, and a transaction it had to abort or time out
 			// with 1317.
-			1203, 1041, 1317:
+			1203, 1041, 1317,
+			// vtgate passes on a tablet's lost connection to its mysqld with the client's own
+			// numbers (VT15001, "transaction error, issue ROLLBACK and retry").
+			2002, 2003, 2006, 2013:
 			return true
 		case 1105:
 			return isVitessUnavailable(e.Message)

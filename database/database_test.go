@@ -162,6 +162,8 @@ func TestIsUnavailableErrors(t *testing.T) {
 		{"VitessNoHealthyTablet", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.80-.primary: no healthy tablet available for 'keyspace:\"usergraph\" shard:\"80-\" tablet_type:PRIMARY'"}, true},
 		{"VitessPrimaryNotServing", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.-80.primary: vttablet: rpc error: code = FailedPrecondition desc = operation not allowed in state NOT_SERVING"}, true},
 		{"VitessSchemaTrackingNotReady", &mysql.MySQLError{Number: 1105, Message: "VT09015: schema tracking required"}, true},
+		{"VitessTabletLostItsDatabase", &mysql.MySQLError{Number: 2002, Message: "VT15001: transaction error, issue ROLLBACK and retry the transaction: target: usergraph.-80.primary: vttablet: rpc error: code = Unavailable desc = connection refused"}, true},
+		{"VitessSessionAfterAFailedTransaction", &mysql.MySQLError{Number: 1105, Message: "VT09032: previous transaction failed. Issue a ROLLBACK to resolve the failure."}, true},
 		{"DuplicateEntry", &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'x' for key 'users_username_key'"}, false},
 		{"VitessUnknownColumn", &mysql.MySQLError{Number: 1105, Message: "VT03019: column nope not found"}, false},
 		{"SyntaxError", &mysql.MySQLError{Number: 1064, Message: "You have an error in your SQL syntax"}, false},

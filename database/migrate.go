@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -87,6 +88,11 @@ func migrate(ctx context.Context, db *gorm.DB, dialect Dialect) error {
 	// One connection throughout: MySQL's named locks belong to the session that takes them.
 	return db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		if dialect == MySQL {
+			if vitess, err := isVitess(conn); err != nil {
+				return err
+			} else if vitess {
+				return checkVitessSchema(conn, len(steps))
+			}
 			var got *int
 			if err := conn.Raw("SELECT GET_LOCK('usergraph.migrate', 60)").Scan(&got).Error; err != nil {
 				return err
@@ -119,4 +125,28 @@ func migrate(ctx context.Context, db *gorm.DB, dialect Dialect) error {
 		}
 		return nil
 	})
+}
+
+// isVitess reports whether conn talks to Vitess's vtgate, which says so in its version.
+func isVitess(conn *gorm.DB) (bool, error) {
+	var version string
+	if err := conn.Raw("SELECT @@version").Row().Scan(&version); err != nil {
+		return false, err
+	}
+	return strings.HasSuffix(version, "-Vitess"), nil
+}
+
+// checkVitessSchema checks that a Vitess keyspace holds the schema this build needs, want
+// migrations' worth, and changes nothing: a sharded keyspace cannot take the DDL of the migrations,
+// which would create each table on every shard with no vindex to route it. Its schema, vschema and
+// routing rules are applied from deploy/vitess by its operator instead.
+func checkVitessSchema(conn *gorm.DB, want int) error {
+	var applied int
+	if err := conn.Raw("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Row().Scan(&applied); err != nil || applied < want {
+		return fmt.Errorf("the database is a Vitess keyspace without usergraph's schema version %d: apply deploy/vitess/schema with vtctldclient, as deploy/vitess/README.md says", want)
+	}
+	if applied > want {
+		return fmt.Errorf("the database's schema is version %d, newer than this build knows (%d): run a newer build", applied, want)
+	}
+	return nil
 }

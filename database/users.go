@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -114,7 +116,7 @@ func (s *UserStore) Insert(ctx context.Context, u models.User, keys models.Keys)
 		return conn(ctx, s.db).Create(row).Error
 	})
 	if err != nil {
-		return nil, storeError(err)
+		return nil, storeError(s.afterDeadlocks(ctx, err, 0, keys))
 	}
 	return &row.User, nil
 }
@@ -132,7 +134,7 @@ func (s *UserStore) Update(ctx context.Context, id int64, change models.UserChan
 		return err
 	})
 	if err != nil {
-		return false, storeError(s.translate(err))
+		return false, storeError(s.afterDeadlocks(ctx, s.translate(err), id, change.Keys))
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
@@ -140,8 +142,10 @@ func (s *UserStore) Update(ctx context.Context, id int64, change models.UserChan
 
 // deadlockAttempts is how many times a write that InnoDB chose as a deadlock's victim is made in
 // all. Each write is one statement outside any transaction, and the victim's statement is rolled
-// back whole, so making it again is safe; and the transaction it met usually ends soon after.
-const deadlockAttempts = 3
+// back whole, so making it again is safe; and the transaction it met usually ends soon after. On
+// Vitess, writers to one name meet in the unique lookup's rows, and five attempts, apart, let most
+// of them through to what the data says.
+const deadlockAttempts = 5
 
 // retryDeadlocks runs write until it is not a deadlock's victim, deadlockAttempts times at most.
 // A deadlock is none of the caller's doing, and the write it met decides what the data says: a
@@ -157,10 +161,31 @@ func retryDeadlocks(ctx context.Context, write func() error) error {
 		attempts = 1
 	}
 	var err error
-	for range attempts {
+	for attempt := range attempts {
 		if err = write(); !isDeadlock(err) {
 			return err
 		}
+		// Writers that deadlocked together and tried again at once would meet again: a few
+		// milliseconds apart, at random, one goes first.
+		if attempt+1 < attempts {
+			time.Sleep(time.Duration(1+rand.IntN(4*(attempt+1))) * time.Millisecond)
+		}
+	}
+	return err
+}
+
+// afterDeadlocks returns err, the error of a write of keys for the user with ID id (0 for a new
+// one), unless it is a deadlock that outlasted retryDeadlocks and another user holds one of keys
+// now: then the write lost a race for that key, as on Vitess, whose unique lookups lock rows that
+// writers to one name deadlock on, and it is gorm.ErrDuplicatedKey, for the service to name the
+// conflict. A deadlock with the keys free is left as it is: the database was too busy.
+func (s *UserStore) afterDeadlocks(ctx context.Context, err error, id int64, keys models.Keys) error {
+	if !isDeadlock(err) || inTx(ctx) {
+		return err
+	}
+	username, email, terr := s.Taken(ctx, id, keys)
+	if terr == nil && (username || email) {
+		return gorm.ErrDuplicatedKey
 	}
 	return err
 }
