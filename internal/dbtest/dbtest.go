@@ -187,3 +187,16 @@ func Unchanged(t testing.TB, db *gorm.DB, id string, before database.UserRow) {
 		t.Errorf("the stored user changed:\n got %+v\nwant %+v", after, before)
 	}
 }
+
+// VitessURL returns the DATABASE_URL of the sharded keyspace that TEST_VITESS_DSN names (the last
+// line `deploy/vitess/cluster up` prints), or skips t without it, and fails it in CI, where the
+// Vitess lane must run. Tests share the keyspace, whose tables are laid out by deploy/vitess: a
+// test writes only users of its own, with names of its own, and asserts only on them.
+func VitessURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("TEST_VITESS_DSN")
+	if url == "" {
+		testenv.Require(t, "the Vitess tests", "TEST_VITESS_DSN: run deploy/vitess/cluster up, and set it to the URL it prints last")
+	}
+	return url
+}
