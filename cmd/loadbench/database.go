@@ -14,8 +14,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// prepareDatabase makes a fresh database and returns its DSN for database/sql, its DATABASE_URL
-// for the service, and what drops it.
+// prepareDatabase makes a fresh database, unless -database names one, and returns its DSN for
+// database/sql, its DATABASE_URL for the service, and what drops it.
 func prepareDatabase(o options, tmp string) (dsn, databaseURL string, cleanup func(), err error) {
 	if o.database == "sqlite" {
 		path := filepath.Join(tmp, "load.db")
@@ -23,12 +23,18 @@ func prepareDatabase(o options, tmp string) (dsn, databaseURL string, cleanup fu
 	}
 	u, err := url.Parse(o.database)
 	if err != nil || u.Scheme != "mysql" {
-		return "", "", nil, fmt.Errorf("-database must be sqlite or mysql://USER:PASS@HOST:PORT/")
+		return "", "", nil, fmt.Errorf("-database must be sqlite, mysql://USER:PASS@HOST:PORT/ or mysql://USER:PASS@HOST:PORT/DB")
 	}
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr, cfg.User = "tcp", u.Host, u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
 	cfg.ParseTime = true
+	if name := strings.TrimPrefix(u.Path, "/"); name != "" {
+		// A database that exists, with the service's schema, such as a Vitess keyspace that
+		// deploy/vitess/cluster laid out: used as it is, and left as it is.
+		cfg.DBName = name
+		return cfg.FormatDSN(), o.database, func() {}, nil
+	}
 	admin, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		return "", "", nil, err

@@ -59,7 +59,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.database, "database", "mysql://root@127.0.0.1:3306/", `"sqlite", or a MySQL server as mysql://USER:PASS@HOST:PORT/ (a database is created on it and dropped after)`)
+	flag.StringVar(&o.database, "database", "mysql://root@127.0.0.1:3306/", `"sqlite"; a MySQL server as mysql://USER:PASS@HOST:PORT/ (a database is created on it and dropped after); or mysql://USER:PASS@HOST:PORT/DB, a database with the service's schema and no users, such as a fresh deploy/vitess cluster's keyspace`)
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase is measured")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long each phase runs before it is measured")
 	flag.IntVar(&o.conns, "conns", 32, "concurrent connections, to the database in (a) and to the service in (b) and (c)")
