@@ -59,20 +59,21 @@ func driverOf(databaseURL string) string {
 	return "mysql"
 }
 
-// seed inserts users 1..n, in batches.
+// seed inserts n users, in batches, into a database that has none: their IDs are 1..n, given by
+// the database, so that a Vitess keyspace's sequence hands out the next ones afterwards.
 func seed(db *sql.DB, n int) error {
 	now := time.Now().UTC()
 	for start := 1; start <= n; start += 500 {
 		var q strings.Builder
 		var args []any
-		q.WriteString("INSERT INTO users (id, username, email, username_key, email_key, version, created_at, updated_at) VALUES ")
+		q.WriteString("INSERT INTO users (username, email, username_key, email_key, version, created_at, updated_at) VALUES ")
 		for id := start; id < start+500 && id <= n; id++ {
 			if id > start {
 				q.WriteString(",")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, 1, ?, ?)")
+			q.WriteString("(?, ?, ?, ?, 1, ?, ?)")
 			name := fmt.Sprintf("seed%d", id)
-			args = append(args, id, name, name+"@example.com", name, name+"@example.com", now, now)
+			args = append(args, name, name+"@example.com", name, name+"@example.com", now, now)
 		}
 		if _, err := db.Exec(q.String(), args...); err != nil {
 			return err
