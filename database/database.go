@@ -164,7 +164,7 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 	case SQLite:
 		dialector = &gormsqlite.Dialector{DSN: cfg.DSN, DriverName: cfg.DriverName, Conn: pool}
 	case MySQL:
-		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN, DriverName: cfg.DriverName, Conn: pool})
+		dialector = gormmysql.New(gormmysql.Config{DSN: cfg.DSN, DriverName: cmp.Or(cfg.DriverName, mysqlDriverName), Conn: pool})
 	default:
 		return nil, fmt.Errorf("unknown database dialect %q", cfg.Dialect)
 	}
@@ -255,7 +255,7 @@ func isDeadlock(err error) bool {
 var vitessUnavailable = []string{
 	"no healthy tablet",
 	"not serving",
-	"not_serving",
+	"operation not allowed in state", // a tablet NOT_SERVING, SHUTTING_DOWN or in transition
 	"code = unavailable",
 	"vt09015",
 	"vt14", // VT14xxx: no connection to a tablet or its keyspace

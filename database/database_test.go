@@ -162,6 +162,7 @@ func TestIsUnavailableErrors(t *testing.T) {
 		{"VitessNoHealthyTablet", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.80-.primary: no healthy tablet available for 'keyspace:\"usergraph\" shard:\"80-\" tablet_type:PRIMARY'"}, true},
 		{"VitessPrimaryNotServing", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.-80.primary: vttablet: rpc error: code = FailedPrecondition desc = operation not allowed in state NOT_SERVING"}, true},
 		{"VitessSchemaTrackingNotReady", &mysql.MySQLError{Number: 1105, Message: "VT09015: schema tracking required"}, true},
+		{"VitessTabletShuttingDown", &mysql.MySQLError{Number: 1105, Message: "target: usergraph.-80.primary: vttablet: rpc error: code = Code(17) desc = operation not allowed in state SHUTTING_DOWN"}, true},
 		{"VitessTabletLostItsDatabase", &mysql.MySQLError{Number: 2002, Message: "VT15001: transaction error, issue ROLLBACK and retry the transaction: target: usergraph.-80.primary: vttablet: rpc error: code = Unavailable desc = connection refused"}, true},
 		{"VitessSessionAfterAFailedTransaction", &mysql.MySQLError{Number: 1105, Message: "VT09032: previous transaction failed. Issue a ROLLBACK to resolve the failure."}, true},
 		{"DuplicateEntry", &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'x' for key 'users_username_key'"}, false},
@@ -172,6 +173,28 @@ func TestIsUnavailableErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := database.IsUnavailable(fmt.Errorf("a statement: %w", tc.err)); got != tc.want {
 				t.Errorf("IsUnavailable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// A connection whose Vitess session is stuck after a failed transaction is closed, not handed out
+// again, so that the service recovers without a restart; any other failure leaves it in the pool.
+func TestStuckSessionsAreRetired(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"PreviousTransactionFailed", &mysql.MySQLError{Number: 1105, Message: "VT09032: previous transaction failed. Issue a ROLLBACK to resolve the failure."}, true},
+		{"TransactionErrorOnBegin", &mysql.MySQLError{Number: 2002, Message: "VT15001: transaction error, issue ROLLBACK and retry the transaction: target: usergraph.-80.primary: vttablet: rpc error: code = Unavailable desc = connection refused"}, true},
+		{"TransactionPoolFull", &mysql.MySQLError{Number: 1203, Message: "transaction pool connection limit exceeded"}, false},
+		{"DuplicateEntry", &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'x' for key 'PRIMARY'"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := database.StuckSession(tc.err); got != tc.want {
+				t.Errorf("StuckSession(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}

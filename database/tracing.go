@@ -17,11 +17,10 @@ import (
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	gormmysql "gorm.io/driver/mysql"
 )
 
 // defaultDriverNames are the database/sql drivers of the dialects, when Config names none.
-var defaultDriverNames = map[Dialect]string{SQLite: gormsqlite.DriverName, MySQL: gormmysql.DefaultDriverName}
+var defaultDriverNames = map[Dialect]string{SQLite: gormsqlite.DriverName, MySQL: mysqlDriverName}
 
 // openTraced opens a pool on the driver named driverName whose every statement, prepared or not,
 // GORM's or UserStore's own, is a span of the request that made it: instrumenting the driver
