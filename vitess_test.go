@@ -178,6 +178,20 @@ func TestVitess(t *testing.T) {
 		}
 	})
 
+	t.Run("ReplicasStartTogether", func(t *testing.T) {
+		u, tok := newUser(t)
+		replicas := make([]*running, 3)
+		for i := range replicas {
+			replicas[i] = launchRun(t, map[string]string{"DATABASE_URL": vitessURL, "JWT_SECRET": testSecret, "DB_MAX_OPEN_CONNS": "4"})
+		}
+		for i, rep := range replicas {
+			rep.waitHealthy(t)
+			if resp := rep.client().Put(t, tok, u.ID, `{"username": "`+vitessName("replica")+`"}`); resp.Status != http.StatusOK {
+				t.Errorf("replica %d: PUT %d %s", i, resp.Status, resp.Body)
+			}
+		}
+	})
+
 	t.Run("StartUpWithoutTheSchemaSaysWhatToApply", func(t *testing.T) {
 		// vtgate makes a new, empty keyspace of a database created through it.
 		u, _ := url.Parse(vitessURL)
