@@ -146,7 +146,6 @@ type mysqlStmt interface {
 	driver.StmtExecContext
 	driver.StmtQueryContext
 	driver.NamedValueChecker
-	driver.ColumnConverter
 }
 
 // retiringStmt is a prepared statement of a retiringConn, which it tells of a stuck session.

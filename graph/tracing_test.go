@@ -105,7 +105,7 @@ func TestOperationSpans(t *testing.T) {
 			}
 			attrs := map[string]string{}
 			for _, kv := range got.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			for k, v := range tc.want.attrs {
 				if attrs[k] != v {
@@ -138,7 +138,7 @@ func TestOperationSpans(t *testing.T) {
 
 func hasAttr(kvs []attribute.KeyValue, key, value string) bool {
 	for _, kv := range kvs {
-		if string(kv.Key) == key && kv.Value.Emit() == value {
+		if string(kv.Key) == key && kv.Value.String() == value {
 			return true
 		}
 	}
