@@ -195,7 +195,7 @@ func TestVitess(t *testing.T) {
 	t.Run("StartUpWithoutTheSchemaSaysWhatToApply", func(t *testing.T) {
 		// vtgate makes a new, empty keyspace of a database created through it.
 		u, _ := url.Parse(vitessURL)
-		bare := "usergraph_bare_" + strings.ReplaceAll(vitessName(""), "-", "_")
+		bare := "usergraph_bare_" + strings.NewReplacer("-", "_", ".", "_").Replace(vitessName(""))
 		admin := openVitess(t, u)
 		if _, err := admin.Exec("CREATE DATABASE " + bare); err != nil {
 			t.Fatal(err)

@@ -115,6 +115,9 @@ func TestSchema(t *testing.T) {
 		})
 
 		t.Run("RefusesNewerSchema", func(t *testing.T) {
+			if dbtest.Shared(url) {
+				t.Skip("records a newer schema, which would stop every service that shares the keyspace")
+			}
 			if err := db.Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 'later')").Error; err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,9 @@ import (
 // through the index on their expiry, never by reading the whole table.
 func TestKeyStorePurge(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
+		if dbtest.Shared(url) {
+			t.Skip("counts what a purge of the whole table removes, which other tests' keys change")
+		}
 		ctx := context.Background()
 		db := dbtest.Open(t, url)
 		store := database.NewKeyStore(db)

@@ -29,6 +29,9 @@ func keys(username, email string) models.Keys {
 // The contract of models.UserStore that UserService relies on, on each database.
 func TestUserStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
+		if dbtest.Shared(url) {
+			t.Skip("lists the whole table and counts on IDs no other user has: it needs a database of its own")
+		}
 		ctx := context.Background()
 		store := database.NewUserStore(dbtest.Open(t, url))
 		insert := func(t *testing.T, name string) *models.User {

@@ -230,6 +230,9 @@ func TestDeleteUser(t *testing.T) {
 func TestUsersPagination(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		if dbtest.Shared(databaseURL) {
+			t.Skip("expects the pages to hold its users alone; TestVitess pages through the shared keyspace")
+		}
 		s := newTestServer(t, databaseURL, DefaultLimits)
 		var want []string
 		for range 23 {

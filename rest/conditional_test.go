@@ -139,7 +139,7 @@ func TestRESTRequiredPreconditions(t *testing.T) {
 			{"PreconditionRequiredForAdmin", "admin", "", "", "", `{"username": "admin-no-if-match"}`, 428, "PRECONDITION_REQUIRED"},
 			{"PreconditionRequiredOnIfMatchAny", "own", "", "", "*", `{"username": "if-match-any"}`, 428, "PRECONDITION_REQUIRED"},
 			{"PreconditionRequiredBeforeNotFound", "admin", "absent", "", "", `{"username": "ghost-user"}`, 428, "PRECONDITION_REQUIRED"},
-			{"PreconditionRequiredBeforeConflict", "own", "", "", "", `{"username": "taken-required"}`, 428, "PRECONDITION_REQUIRED"},
+			{"PreconditionRequiredBeforeConflict", "own", "", "", "", `{"username": "taken-required-rest"}`, 428, "PRECONDITION_REQUIRED"},
 
 			{"UnauthenticatedBeforePreconditionRequired", "none", "", "", "", `{"username": "anonymous"}`, 401, "UNAUTHENTICATED"},
 			{"ForbiddenBeforePreconditionRequired", "other", "", "", "", `{"username": "intruder"}`, 401, "FORBIDDEN"},
@@ -149,7 +149,7 @@ func TestRESTRequiredPreconditions(t *testing.T) {
 			{"NotFoundWithIfMatch", "admin", "absent", "", `"1"`, `{"username": "ghost-user"}`, 404, "NOT_FOUND"},
 			{"PreconditionFailedOnStaleETag", "own", "", "", `"7"`, `{"username": "stale-required"}`, 412, "PRECONDITION_FAILED"},
 		}
-		s.createUser(t, "taken-required", "taken-required@example.com")
+		s.createUser(t, "taken-required-rest", "taken-required-rest@example.com")
 		for _, method := range []string{http.MethodPut, http.MethodPatch} {
 			for _, tc := range cases {
 				t.Run(method+"/"+tc.name, func(t *testing.T) {

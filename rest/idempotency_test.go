@@ -367,6 +367,9 @@ func TestRESTIdempotencyKeyExpires(t *testing.T) {
 func TestRESTIdempotencyKeyStoreFails(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		if dbtest.Shared(databaseURL) {
+			t.Skip("vtgate does not take CREATE TRIGGER; TestVitessPrimaryRestarts loses the connection mid-transaction instead")
+		}
 		db := dbtest.Open(t, databaseURL)
 		s := newServerWith(t, db, serverConfig{})
 		u, token := s.newUser(t)

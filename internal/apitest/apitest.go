@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -306,12 +308,18 @@ var uniqCounter struct {
 	n int
 }
 
-// Uniq returns a name that no other call in this process returns, for usernames and emails.
+// uniqProcess tells the names of this test process from those of the others that run at the same
+// time, as go test runs each package's tests in a process of its own: on a database they share,
+// such as the Vitess keyspace, their counters alone would give the same names.
+var uniqProcess = strconv.FormatInt(int64(os.Getpid())%(36*36*36), 36)
+
+// Uniq returns a name that no other call in this process, nor in another test process running
+// beside it, returns, for usernames and emails.
 func Uniq(prefix string) string {
 	uniqCounter.Lock()
 	defer uniqCounter.Unlock()
 	uniqCounter.n++
-	return fmt.Sprintf("%s%d", prefix, uniqCounter.n)
+	return fmt.Sprintf("%s%s.%d", prefix, uniqProcess, uniqCounter.n)
 }
 
 // SyncBuffer is a bytes.Buffer that a server's goroutines may write while a test reads it: where

@@ -24,12 +24,16 @@ import (
 )
 
 // Each runs fn once per database the tests can reach, as subtests named "sqlite" and "mysql",
-// each given the DATABASE_URL of a new, empty database.
+// each given the DATABASE_URL of a new, empty database; and "vitess", given the sharded keyspace
+// that TEST_VITESS_DSN names, when it is set, which every test shares (see Shared).
 func Each(t *testing.T, fn func(t *testing.T, databaseURL string)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) { fn(t, SQLiteURL(t)) })
 	if MySQLConfigured(t) {
 		t.Run("mysql", func(t *testing.T) { fn(t, MySQLURL(t)) })
+	}
+	if url := os.Getenv("TEST_VITESS_DSN"); url != "" {
+		t.Run("vitess", func(t *testing.T) { fn(t, url) })
 	}
 }
 
@@ -199,4 +203,10 @@ func VitessURL(t testing.TB) string {
 		testenv.Require(t, "the Vitess tests", "TEST_VITESS_DSN: run deploy/vitess/cluster up, and set it to the URL it prints last")
 	}
 	return url
+}
+
+// Shared reports whether databaseURL, as Each gave it, is the Vitess keyspace that every test
+// shares, on which a test may neither break the database nor assert on all of a table's rows.
+func Shared(databaseURL string) bool {
+	return databaseURL != "" && databaseURL == os.Getenv("TEST_VITESS_DSN")
 }
