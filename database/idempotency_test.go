@@ -12,6 +12,7 @@ import (
 
 	"usergraph/database"
 	"usergraph/idempotency"
+	"usergraph/internal/apitest"
 	"usergraph/internal/dbtest"
 )
 
@@ -19,13 +20,13 @@ import (
 // through the index on their expiry, never by reading the whole table.
 func TestKeyStorePurge(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
-		if dbtest.Shared(url) {
-			t.Skip("counts what a purge of the whole table removes, which other tests' keys change")
-		}
 		ctx := context.Background()
 		db := dbtest.Open(t, url)
 		store := database.NewKeyStore(db)
-		now := time.Now()
+		// Long ago, so that a purge "now" reaches only this test's keys, where other tests share
+		// the table (dbtest.Shared): theirs expire in the present.
+		now := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+		caller := apitest.Uniq("caller")
 		insert := func(name string, expiresAt time.Time) {
 			t.Helper()
 			rec := idempotency.Record{
@@ -34,7 +35,7 @@ func TestKeyStorePurge(t *testing.T) {
 				LockedUntil: now,
 				ExpiresAt:   expiresAt,
 			}
-			if ok, err := store.Insert(ctx, idempotency.ID("caller", name), rec); err != nil || !ok {
+			if ok, err := store.Insert(ctx, idempotency.ID(caller, name), rec); err != nil || !ok {
 				t.Fatalf("inserting %s: %v, %v", name, ok, err)
 			}
 		}
@@ -60,11 +61,14 @@ func TestKeyStorePurge(t *testing.T) {
 			t.Errorf("removed per batch: got %s, want %s", got, want)
 		}
 		for i := range 5 {
-			if rec, err := store.Get(ctx, idempotency.ID("caller", fmt.Sprintf("live-%d", i))); err != nil || rec == nil {
+			if rec, err := store.Get(ctx, idempotency.ID(caller, fmt.Sprintf("live-%d", i))); err != nil || rec == nil {
 				t.Errorf("live-%d: got %v, %v; want it kept", i, rec, err)
 			}
 		}
 
+		if dbtest.Shared(url) {
+			return // vtgate answers EXPLAIN with a plan of its own, not the database's
+		}
 		// A table of a real size: on a few rows, a database may rightly read them all.
 		sqlDB, _ := db.DB()
 		for batch := range 20 {
