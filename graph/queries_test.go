@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"usergraph/internal/apitest"
@@ -133,16 +134,19 @@ func TestCreateUser(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				var before int64
-				s.DB.Table("users").Count(&before)
+				// Users of this name, rather than all users: other tests may share the table.
+				named := func() int64 {
+					var n int64
+					s.DB.Table("users").Where("username_key = ?", strings.ToLower(tc.input["username"].(string))).Count(&n)
+					return n
+				}
+				before := named()
 				r := s.GraphQL(t, tc.bearer, create, map[string]any{"in": tc.input})
 				if r.Code() != tc.wantCode || r.Field() != tc.wantField {
 					t.Fatalf("got %q %q, want %q %q; errors: %+v", r.Code(), r.Field(), tc.wantCode, tc.wantField, r.Errors)
 				}
-				var after int64
-				s.DB.Table("users").Count(&after)
-				if after != before {
-					t.Errorf("users: %d before, %d after", before, after)
+				if after := named(); after != before {
+					t.Errorf("users named %q: %d before, %d after", tc.input["username"], before, after)
 				}
 			})
 		}
