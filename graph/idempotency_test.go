@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -177,4 +178,32 @@ func TestGraphQLIdempotencyKeys(t *testing.T) {
 			}
 		})
 	})
+}
+
+// A keyed mutation that cannot take its key, because the database is locked, is refused before
+// it runs, with 503 and Retry-After; its retry runs once the lock is gone.
+func TestGraphQLIdempotencyKeyDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
+	s := newTestServer(t, "sqlite:"+path+"?_pragma=busy_timeout(100)", DefaultLimits)
+	u, token := s.newUser(t)
+	key, name := apitest.Uniq("key"), apitest.Uniq("after-lock")
+	body := renameBody(u.ID, name)
+
+	release := dbtest.LockSQLite(t, path)
+	r := s.postKeyed(t, token, key, "", body)
+	release()
+	if r.Status != http.StatusServiceUnavailable || r.Code() != "SERVICE_UNAVAILABLE" || r.Header.Get("Retry-After") == "" {
+		t.Errorf("while locked: got %d %s (Retry-After %q), want 503 SERVICE_UNAVAILABLE with Retry-After", r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+	if _, ok := r.Entries["data"]; ok {
+		t.Errorf("the refusal has a data entry: %s", r.Body)
+	}
+	r = s.postKeyed(t, token, key, "", body)
+	if r.Code() != "" || r.Header.Get(idempotency.ReplayedHeader) != "" {
+		t.Errorf("after the lock: got %d %s, want the mutation to run", r.Status, r.Body)
+	}
+	if got := dbtest.Stored(t, s.DB, u.ID).Username; got != name {
+		t.Errorf("stored %q, want %q", got, name)
+	}
 }

@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -444,4 +445,98 @@ func TestRESTIdempotencyConnectionLostBeforeOutcome(t *testing.T) {
 	if got := dbtest.Stored(t, direct, user.ID); got.Username != name || got.Version != before.Version+1 {
 		t.Errorf("stored %q at version %d, want %q at %d: applied once", got.Username, got.Version, name, before.Version+1)
 	}
+}
+
+// A keyed request that cannot take its key, because the database is unavailable, is a 503 with
+// Retry-After, keeps nothing, and its retry runs once the database is back.
+func TestRESTIdempotencyKeyDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, s *server, db *gorm.DB, takeAway func() (giveBack func())) {
+		t.Helper()
+		u, token := s.newUser(t)
+		before := *dbtest.Stored(t, db, u.ID)
+		key, name := apitest.Uniq("key"), apitest.Uniq("after-outage")
+		body := `{"username": "` + name + `"}`
+		giveBack := takeAway()
+		r := s.keyedPut(t, token, u.ID, key, body)
+		giveBack()
+		if got := r.Problem(t); r.Status != http.StatusServiceUnavailable || got.Code != "SERVICE_UNAVAILABLE" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("during the outage: got %d %s (Retry-After %q), want 503 SERVICE_UNAVAILABLE with Retry-After", r.Status, r.Body, r.Header.Get("Retry-After"))
+		}
+		dbtest.Unchanged(t, db, u.ID, before)
+		r = s.keyedPut(t, token, u.ID, key, body)
+		if r.Status != http.StatusOK || r.Header.Get(idempotency.ReplayedHeader) != "" {
+			t.Errorf("after it: got %d %s, want the update to run", r.Status, r.Body)
+		}
+		if got := dbtest.Stored(t, db, u.ID).Username; got != name {
+			t.Errorf("stored %q, want %q", got, name)
+		}
+	}
+	t.Run("SQLiteLocked", func(t *testing.T) {
+		path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
+		db := dbtest.Open(t, "sqlite:"+path+"?_pragma=busy_timeout(100)")
+		s := newServerWith(t, db, serverConfig{})
+		check(t, s, db, func() func() { return dbtest.LockSQLite(t, path) })
+	})
+	if dbtest.MySQLConfigured(t) {
+		t.Run("MySQLCut", func(t *testing.T) {
+			databaseURL := dbtest.MySQLURL(t)
+			direct := dbtest.Open(t, databaseURL)
+			u, _ := url.Parse(databaseURL)
+			proxy := dbtest.NewProxy(t, u.Host)
+			u.Host = proxy.Addr()
+			s := newServerWith(t, dbtest.Open(t, u.String()), serverConfig{})
+			check(t, s, direct, func() func() { proxy.Cut(); return proxy.Resume })
+		})
+	}
+}
+
+// stealingStore has another request take each key over while the request that took it runs, as
+// one whose server thought the first dead would: the first one's outcome must then not count.
+type stealingStore struct {
+	idempotency.Store
+	mu sync.Mutex
+	id []byte
+}
+
+func (s *stealingStore) Insert(ctx context.Context, id []byte, rec idempotency.Record) (bool, error) {
+	s.mu.Lock()
+	s.id = id
+	s.mu.Unlock()
+	return s.Store.Insert(ctx, id, rec)
+}
+
+func (s *stealingStore) InTx(ctx context.Context, fn func(context.Context) error) error {
+	s.mu.Lock()
+	id := s.id
+	s.mu.Unlock()
+	held, err := s.Store.Get(ctx, id)
+	if err != nil || held == nil {
+		return fmt.Errorf("the key's record: %v, %v", held, err)
+	}
+	thief := *held
+	thief.Token = []byte("another request")
+	if ok, err := s.Store.Replace(ctx, id, held.Token, thief); !ok || err != nil {
+		return fmt.Errorf("taking the key over: %v, %v", ok, err)
+	}
+	return s.Store.InTx(ctx, fn)
+}
+
+// A request whose key another took over while it ran has its update rolled back rather than
+// stored under the other's key, and is told that the key is in use.
+func TestRESTIdempotencyKeyTakenOverWhileRunning(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		db := dbtest.Open(t, databaseURL)
+		s := newServerWith(t, db, serverConfig{keyStore: func(st idempotency.Store) idempotency.Store {
+			return &stealingStore{Store: st}
+		}})
+		u, token := s.newUser(t)
+		before := *dbtest.Stored(t, db, u.ID)
+		r := s.keyedPut(t, token, u.ID, apitest.Uniq("key"), `{"username": "`+apitest.Uniq("lost")+`"}`)
+		if got := r.Problem(t); r.Status != http.StatusConflict || got.Code != "IDEMPOTENCY_KEY_IN_USE" {
+			t.Errorf("got %d %s, want 409 IDEMPOTENCY_KEY_IN_USE", r.Status, r.Body)
+		}
+		dbtest.Unchanged(t, db, u.ID, before)
+	})
 }
