@@ -167,8 +167,7 @@ func TestConfigRequireIfMatch(t *testing.T) {
 func TestRequireIfMatchReachesTheService(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		r := startRun(t, map[string]string{"DATABASE_URL": databaseURL, "JWT_SECRET": testSecret, "REQUIRE_IF_MATCH": "true"})
-		c := r.client()
-		c.AdminToken = token(t, "admin", "admin")
+		c := r.adminClient(t)
 		cases := []struct {
 			name        string
 			edge        string // "rest" or "graphql"

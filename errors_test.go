@@ -221,8 +221,7 @@ func TestDatabaseThatHangs(t *testing.T) {
 	proxy := dbtest.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
 	r := startRun(t, map[string]string{"DATABASE_URL": u.String(), "JWT_SECRET": testSecret, "REQUEST_TIMEOUT": "1s"})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	user := c.CreateUser(t, "hanging", "hanging@example.com")
 	own := token(t, user.ID)
 

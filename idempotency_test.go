@@ -18,8 +18,7 @@ func TestIdempotencyKeySurvivesARestart(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		env := map[string]string{"DATABASE_URL": databaseURL, "JWT_SECRET": testSecret}
 		first := startRun(t, env)
-		c := first.client()
-		c.AdminToken = token(t, "admin", "admin")
+		c := first.adminClient(t)
 		u, own := c.newUser(t)
 		key, body := apitest.Uniq("key"), `{"username": "`+apitest.Uniq("before-restart")+`"}`
 		r1 := c.Put(t, own, u.ID, body, idempotency.Header, key)
@@ -52,8 +51,7 @@ func TestIdempotencyKeyAcrossReplicas(t *testing.T) {
 		// One after the other: instances starting together take turns at the schema on MySQL
 		// only (TestReplicasStartTogether).
 		replicas := []*running{startRun(t, env), startRun(t, env)}
-		c := replicas[0].client()
-		c.AdminToken = token(t, "admin", "admin")
+		c := replicas[0].adminClient(t)
 		u, own := c.newUser(t)
 		key, body := apitest.Uniq("key"), `{"username": "`+apitest.Uniq("replicated")+`"}`
 

@@ -174,8 +174,7 @@ func TestReplicasStartTogether(t *testing.T) {
 	for _, r := range replicas {
 		r.waitHealthy(t)
 	}
-	a := replicas[0].client()
-	a.AdminToken = token(t, "admin", "admin")
+	a := replicas[0].adminClient(t)
 	u := a.CreateUser(t, "replicated", "replicated@example.com")
 	for i, r := range replicas {
 		got := r.client().GraphQL(t, token(t, u.ID), `{ me { id } }`, nil)
@@ -203,8 +202,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		url = dbtest.MySQLURL(t)
 	}
 	r := startRun(t, map[string]string{"DATABASE_URL": url, "JWT_SECRET": testSecret})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 
 	type result struct {
 		status int

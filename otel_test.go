@@ -313,8 +313,7 @@ func TestTraces(t *testing.T) {
 			"OTEL_SERVICE_NAME":           "usergraph-under-test",
 			"OTEL_BSP_SCHEDULE_DELAY":     "20",
 		})
-		c := r.client()
-		c.AdminToken = token(t, "admin", "admin")
+		c := r.adminClient(t)
 		u := c.CreateUser(t, apitest.Uniq("traced"), apitest.Uniq("traced")+"@example.com")
 		own := token(t, u.ID)
 		other := c.CreateUser(t, apitest.Uniq("taken"), apitest.Uniq("taken")+"@example.com")
@@ -559,8 +558,7 @@ func TestNoTracesUnlessAsked(t *testing.T) {
 				env[k] = v
 			}
 			r := startRun(t, env)
-			c := r.client()
-			c.AdminToken = token(t, "admin", "admin")
+			c := r.adminClient(t)
 			u := c.CreateUser(t, apitest.Uniq("untraced"), apitest.Uniq("untraced")+"@example.com")
 			resp, body := send(t, http.MethodPut, r.URL+"/users/"+u.ID, token(t, u.ID), `{"username": "`+apitest.Uniq("renamed")+`"}`, nil)
 			if resp.StatusCode != http.StatusOK {
@@ -626,8 +624,7 @@ func TestUnreachableCollectorFailsNoRequest(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_TIMEOUT":  "200",
 		"OTEL_BSP_SCHEDULE_DELAY":     "20",
 	})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	u := c.CreateUser(t, apitest.Uniq("unexported"), apitest.Uniq("unexported")+"@example.com")
 	for range 3 {
 		resp, body := send(t, http.MethodPut, r.URL+"/users/"+u.ID, token(t, u.ID), `{"username": "`+apitest.Uniq("renamed")+`"}`, nil)

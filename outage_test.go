@@ -123,8 +123,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 		"JWT_SECRET":      testSecret,
 		"REQUEST_TIMEOUT": requestTimeout.String(),
 	})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	// A deadline plus generous room: a request that takes longer hangs.
 	client := &http.Client{Timeout: 3 * requestTimeout}
 
@@ -263,8 +262,7 @@ func TestStartUpWaitsForTheDatabase(t *testing.T) {
 	}
 	m.start()
 	r.waitHealthy(t)
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	c.CreateUser(t, "latecomer", "latecomer@example.com")
 }
 

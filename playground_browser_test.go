@@ -56,8 +56,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 
 	t.Run("ConfiguredKeyPageStartsWithoutTokenAndRunsWithATypedOne", func(t *testing.T) {
 		r := startRun(t, map[string]string{"DATABASE_URL": dbtest.SQLiteURL(t), "JWT_SECRET": testSecret})
-		c := r.client()
-		c.AdminToken = token(t, "admin", "admin")
+		c := r.adminClient(t)
 		u, userToken := c.newUser(t)
 		newEmail := apitest.Uniq("typed") + "@example.com"
 

@@ -38,8 +38,7 @@ func TestPrometheusScrapesTheService(t *testing.T) {
 	r := startRun(t, map[string]string{"DATABASE_URL": dbtest.SQLiteURL(t), "JWT_SECRET": testSecret, "OTEL_TRACES_EXPORTER": "console"})
 	prom := startPrometheus(t, bin, r.URL)
 
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	u := c.CreateUser(t, "scraped", "scraped@example.com")
 	own := token(t, u.ID)
 	const puts = 3

@@ -100,12 +100,18 @@ func (r *running) client() *testServer {
 	return &testServer{Client: apitest.Client{URL: r.URL}, log: r.stderr}
 }
 
+// adminClient is client with a valid admin token, for the requests that set up a test.
+func (r *running) adminClient(t testing.TB) *testServer {
+	c := r.client()
+	c.AdminToken = token(t, "admin", "admin")
+	return c
+}
+
 func TestRunPersistsAcrossRestarts(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, databaseURL string) {
 		env := map[string]string{"DATABASE_URL": databaseURL, "JWT_SECRET": testSecret}
 		first := startRun(t, env)
-		c := first.client()
-		c.AdminToken = token(t, "admin", "admin")
+		c := first.adminClient(t)
 		u := c.CreateUser(t, "persistent", "persistent@example.com")
 		r := c.UpdateUser(t, token(t, u.ID), u.ID, map[string]any{"email": "kept@example.com"})
 		if r.Code() != "" {
@@ -252,8 +258,7 @@ func TestTokenCommand(t *testing.T) {
 func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	path := strings.TrimPrefix(dbtest.SQLiteURL(t), "sqlite:")
 	r := startRun(t, map[string]string{"DATABASE_URL": "sqlite:" + path + "?_pragma=busy_timeout(5000)", "JWT_SECRET": testSecret})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	u := c.CreateUser(t, "inflight", "inflight@example.com")
 
 	// Hold the write lock, so that the update waits inside the server.

@@ -37,8 +37,7 @@ func vitessName(prefix string) string {
 func TestVitess(t *testing.T) {
 	vitessURL := dbtest.VitessURL(t)
 	r := startRun(t, map[string]string{"DATABASE_URL": vitessURL, "JWT_SECRET": testSecret})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	newUser := func(t *testing.T) (*apitest.User, string) {
 		t.Helper()
 		name := vitessName("vt")
@@ -223,8 +222,7 @@ func TestVitessOverload(t *testing.T) {
 	const timeout = 5 * time.Second
 	r := startRun(t, map[string]string{"DATABASE_URL": vitessURL, "JWT_SECRET": testSecret,
 		"DB_MAX_OPEN_CONNS": "64", "REQUEST_TIMEOUT": timeout.String()})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	const n = 64
 	type caller struct{ id, token string }
 	callers := make([]caller, n)
@@ -315,8 +313,7 @@ func TestVitessPrimaryRestarts(t *testing.T) {
 			}
 		}
 	})
-	c := r.client()
-	c.AdminToken = token(t, "admin", "admin")
+	c := r.adminClient(t)
 	name := vitessName("restart")
 	u := c.CreateUser(t, name, strings.ToLower(name)+"@example.com")
 	own := token(t, u.ID)
