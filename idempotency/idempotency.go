@@ -223,7 +223,11 @@ func (k *Keeper) Do(ctx context.Context, w http.ResponseWriter, req Request, ser
 		k.store.Release(context.WithoutCancel(ctx), id, token)
 		return err
 	}
-	rw.response().writeTo(w)
+	// serve wrote nothing when there was nobody left to answer (the client went away): a 200
+	// with no body would be a response it never gave.
+	if rw.status != 0 {
+		rw.response().writeTo(w)
+	}
 	return nil
 }
 

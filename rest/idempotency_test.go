@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -538,5 +539,78 @@ func TestRESTIdempotencyKeyTakenOverWhileRunning(t *testing.T) {
 			t.Errorf("got %d %s, want 409 IDEMPOTENCY_KEY_IN_USE", r.Status, r.Body)
 		}
 		dbtest.Unchanged(t, db, u.ID, before)
+	})
+}
+
+// awaitingStore holds the first transaction, once begun, until its request's context ends: the
+// server has seen the client go away, and the update then runs in a transaction of a request
+// nobody waits for.
+type awaitingStore struct {
+	idempotency.Store
+	entered chan struct{}
+	held    atomic.Bool
+}
+
+func (a *awaitingStore) InTx(ctx context.Context, fn func(context.Context) error) error {
+	if a.held.Swap(true) {
+		return a.Store.InTx(ctx, fn)
+	}
+	return a.Store.InTx(ctx, func(txCtx context.Context) error {
+		close(a.entered)
+		<-ctx.Done()
+		return fn(txCtx)
+	})
+}
+
+// A keyed request whose client went away while it ran keeps nothing: the update rolls back, the
+// key is let go, and the client's retry runs.
+func TestRESTIdempotencyKeyClientGoneAway(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, databaseURL string) {
+		db := dbtest.Open(t, databaseURL)
+		entered := make(chan struct{})
+		s := newServerWith(t, db, serverConfig{keyStore: func(st idempotency.Store) idempotency.Store {
+			return &awaitingStore{Store: st, entered: entered}
+		}})
+		u, token := s.newUser(t)
+		before := *dbtest.Stored(t, db, u.ID)
+		key, name := apitest.Uniq("key"), apitest.Uniq("gone")
+		body := `{"username": "` + name + `"}`
+
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.URL+"/users/"+u.ID, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set(idempotency.Header, key)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		<-entered
+		cancel()
+		<-done
+
+		// The abandoned run lets go of the key as it ends: until then, the key is in use.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r := s.keyedPut(t, token, u.ID, key, body)
+			if r.Status == http.StatusConflict && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			if r.Status != http.StatusOK || r.Header.Get(idempotency.ReplayedHeader) != "" {
+				t.Fatalf("the retry: got %d %s (replayed %q), want the update to run", r.Status, r.Body, r.Header.Get(idempotency.ReplayedHeader))
+			}
+			break
+		}
+		if got := dbtest.Stored(t, db, u.ID); got.Username != name || got.Version != before.Version+1 {
+			t.Errorf("stored %q at version %d, want %q at %d: applied once", got.Username, got.Version, name, before.Version+1)
+		}
 	})
 }
